@@ -1,0 +1,96 @@
+# vouch - one plain, non-recursive GNU Makefile.
+#
+#   make            release build into build/ (vouchctl, daemons, tests)
+#   make check      deps, then unit + integration + fuzz smoke tests under
+#                   ASan+UBSan (build/asan/); ends with "N passed, N failed"
+#   make fuzz       libFuzzer targets (clang-14) into build/fuzz/
+#   make bench      benchmarks on the release build
+#   make demo       the lab demo
+#   make deps       install missing Debian packages (needs root)
+
+O	:= build
+A	:= $(O)/asan
+F	:= $(O)/fuzz
+
+CC	?= cc
+FUZZCC	?= clang-14
+PKGS	:= tss2-esys tss2-mu tss2-rc tss2-tctildr libconfig json-c libcrypto libssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN	:= -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wconversion \
+	   -Wno-sign-conversion -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wvla -Wpointer-arith -Wno-format-truncation
+BASE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+	   -I. $(WARN) $(PKG_CFLAGS) -fstack-protector-strong -fPIE -g
+REL_CFLAGS  := $(BASE_CFLAGS) -O2 -D_FORTIFY_SOURCE=2
+SAN_CFLAGS  := $(BASE_CFLAGS) -O1 -fno-omit-frame-pointer \
+	   -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS_BIN := -pie -Wl,-z,relro,-z,now
+SAN_LDFLAGS := -fsanitize=address,undefined
+LIBS	:= $(PKG_LIBS) -lm
+
+LIB_DIRS := common measure attest tcb migrate ids
+LIB_SRC  := $(sort $(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
+CTL_SRC  := $(sort $(wildcard tools/vouchctl/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+# $(call variant,DIR,CFLAGS,LDFLAGS): objects, library and programs of one
+# build flavour; the same sources, compiled once per flavour.
+define variant
+$(1)/obj/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) -MMD -MP -c $$< -o $$@
+$(1)/libvouch.a: $$(LIB_SRC:%.c=$(1)/obj/%.o)
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(1)/vouchctl: $$(CTL_SRC:%.c=$(1)/obj/%.o) $(1)/libvouch.a
+	$$(CC) $(3) $$(LDFLAGS_BIN) -o $$@ $$^ $$(LIBS)
+$(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libvouch.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(3) -o $$@ $$^ $$(LIBS) -lcmocka
+$(1)/bench/%: $(1)/obj/tests/bench/%.o $(1)/libvouch.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(3) -o $$@ $$^ $$(LIBS)
+-include $$(shell find $(1)/obj -name '*.d' 2>/dev/null)
+endef
+
+$(eval $(call variant,$(O),$(REL_CFLAGS),))
+$(eval $(call variant,$(A),$(SAN_CFLAGS),$(SAN_LDFLAGS)))
+
+UNIT_BINS  = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
+BENCH_BINS = $(patsubst tests/bench/%.c,%,$(BENCH_SRC))
+FUZZ_BINS  = $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ_SRC))
+
+all: $(O)/vouchctl $(UNIT_BINS:%=$(O)/tests/%)
+asan: $(A)/vouchctl $(UNIT_BINS:%=$(A)/tests/%)
+
+# Fuzz targets: clang-14 libFuzzer + ASan/UBSan, library sources linked in
+# directly (compiled with the same instrumentation).
+FUZZ_CFLAGS := $(filter-out -Werror,$(BASE_CFLAGS)) -O1 -fno-omit-frame-pointer \
+	-fsanitize=fuzzer,address,undefined -Wno-unused-command-line-argument
+$(F)/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+fuzz: $(FUZZ_BINS)
+
+deps:
+	@tools/deps.sh
+
+check: deps
+	$(MAKE) --no-print-directory asan fuzz
+	@tests/run.sh $(A) $(F)
+
+bench: deps all $(BENCH_BINS:%=$(O)/bench/%)
+	@tests/bench/run.sh $(O)
+
+demo: deps all
+	@tools/demo.sh $(O)
+
+clean:
+	rm -rf $(O)
+
+.PHONY: all asan fuzz deps check bench demo clean
+.SECONDARY:

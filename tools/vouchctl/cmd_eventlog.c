@@ -1,0 +1,10 @@
+/* PLACEHOLDER: replaced by the module owner before commit. */
+#include <stdio.h>
+#include "tools/vouchctl/vouchctl.h"
+int
+cmd_eventlog(int argc, char **argv)
+{
+	(void)argc; (void)argv;
+	ctl_err("eventlog: not built yet");
+	return EXIT_USAGE;
+}

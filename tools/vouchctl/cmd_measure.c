@@ -1,0 +1,10 @@
+/* PLACEHOLDER: replaced by the module owner before commit. */
+#include <stdio.h>
+#include "tools/vouchctl/vouchctl.h"
+int
+cmd_measure(int argc, char **argv)
+{
+	(void)argc; (void)argv;
+	ctl_err("measure: not built yet");
+	return EXIT_USAGE;
+}

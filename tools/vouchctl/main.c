@@ -1,0 +1,68 @@
+/*
+ * vouchctl - the vouch admin CLI: TPM keys and quotes, verification,
+ * event logs, runtime measurement, policies.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "tools/vouchctl/vouchctl.h"
+
+static const struct {
+	const char	*name;
+	int		(*fn)(int, char **);
+	const char	*help;
+} commands[] = {
+	{ "tpm", cmd_tpm, "TPM keys and quotes: init, quote, pcrread" },
+	{ "verify", cmd_verify, "verify evidence (quote + logs) against an AK, nonce, policy" },
+	{ "eventlog", cmd_eventlog, "show or replay a TCG firmware event log" },
+	{ "measure", cmd_measure, "measure files into the runtime PCR and log" },
+	{ "policy", cmd_policy, "check a policy; generate reference values" },
+};
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: vouchctl COMMAND [ARGS...]\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\n'vouchctl COMMAND --help' describes a command.\n"
+	    "Exit status: 0 success/PASS, 1 FAIL, 2 usage or input error.\n");
+}
+
+void
+ctl_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vouchctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	log_init("vouchctl", LOG_LVL_WARN, LOG_TO_STDERR);
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	ctl_err("unknown command '%s' (see vouchctl --help)", argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,24 @@
+/*
+ * vouchctl.h - the admin CLI's command table.  Each cmd_*.c file owns one
+ * command group; main.c dispatches.  Exit codes everywhere:
+ *	0 success / PASS, 1 FAIL (a verdict or a check that found a fault),
+ *	2 usage or input error (bad option, unreadable or malformed file).
+ * Every command accepts -h/--help.  Output meant for scripts has --json.
+ */
+#ifndef VOUCHCTL_H
+#define VOUCHCTL_H
+
+#define EXIT_PASS	0
+#define EXIT_FAILV	1
+#define EXIT_USAGE	2
+
+int cmd_tpm(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_eventlog(int argc, char **argv);
+int cmd_measure(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+
+/* Print "vouchctl: msg" to stderr (for errors with struct vouch_err). */
+void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
