@@ -71,6 +71,28 @@ test_extend_known_answer(void **state)
 	assert_int_equal(pcr_extend(0x0042, pcr, d, NULL), VOUCH_E_UNSUPPORTED);
 }
 
+/* Every bank's hash against hashlib's answer for "abc". */
+static void
+test_hash_known_answers(void **state)
+{
+	static const struct { uint16_t alg; const char *hex; } kats[] = {
+		{ PCR_ALG_SHA1, "a9993e364706816aba3e25717850c26c9cd0d89d" },
+		{ PCR_ALG_SHA256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+		{ PCR_ALG_SHA384, "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7" },
+		{ PCR_ALG_SHA512, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f" },
+	};
+	uint8_t d[64], want[64];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(kats) / sizeof(kats[0]); i++) {
+		assert_int_equal(pcr_hash(kats[i].alg, "abc", 3, d, NULL), 0);
+		assert_int_equal(hex_decode(kats[i].hex, want, sizeof(want), &n, NULL), 0);
+		assert_int_equal(n, pcr_alg_by_id(kats[i].alg)->size);
+		assert_memory_equal(d, want, n);
+	}
+}
+
 static void
 test_set_banks(void **state)
 {
@@ -154,6 +176,7 @@ main(void)
 		cmocka_unit_test(test_selection_roundtrip),
 		cmocka_unit_test(test_selection_errors),
 		cmocka_unit_test(test_extend_known_answer),
+		cmocka_unit_test(test_hash_known_answers),
 		cmocka_unit_test(test_set_banks),
 		cmocka_unit_test(test_hex_b64),
 		cmocka_unit_test(test_rbuf_bounds),
