@@ -19,6 +19,8 @@ static const struct {
 	{ "eventlog", cmd_eventlog, "show or replay a TCG firmware event log" },
 	{ "measure", cmd_measure, "measure files into the runtime PCR and log" },
 	{ "policy", cmd_policy, "check a policy; generate reference values" },
+	{ "region", cmd_region, "create the region CA for mutual TLS" },
+	{ "host", cmd_host, "issue a host's mutual-TLS certificate" },
 };
 
 static void

@@ -17,6 +17,8 @@ int cmd_verify(int argc, char **argv);
 int cmd_eventlog(int argc, char **argv);
 int cmd_measure(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_region(int argc, char **argv);
+int cmd_host(int argc, char **argv);
 
 /* Print "vouchctl: msg" to stderr (for errors with struct vouch_err). */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
