@@ -14,7 +14,7 @@ F	:= $(O)/fuzz
 
 CC	?= cc
 FUZZCC	?= clang-14
-PKGS	:= tss2-esys tss2-mu tss2-rc tss2-tctildr libconfig json-c libcrypto libssl
+PKGS	:= tss2-esys tss2-mu tss2-rc tss2-tctildr libconfig json-c libcrypto libssl sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -1,0 +1,98 @@
+/*
+ * store.h - where the IVT survives the RC-TCB: an ops table, chosen from
+ * the configuration by a URI, so code above it never asks which backend
+ * it has.
+ *
+ *	"sqlite:/var/lib/vouch/ivt.db"   (or a bare path)  embedded, default
+ *	"etcd:https://..."               replicated region  (not written yet)
+ *
+ * Durability contract: store_sync() writes everything the IVT changed
+ * since the last sync (hosts, their verdicts, the actions as events) in
+ * ONE transaction and returns only once it is durable (SQLite: WAL,
+ * synchronous=FULL).  The daemon acknowledges the inputs of a batch only
+ * after store_sync() returned 0, so `kill -9` at any instant loses
+ * nothing acknowledged.  If store_sync() fails, the IVT in memory is
+ * ahead of the store: acknowledge nothing, drop the IVT and reload it
+ * with store_load() (or exit and let the supervisor restart).
+ *
+ * Layout (the same for every backend; SQLite tables, etcd key prefixes):
+ *
+ *	host/<name>                 one ivt_host_rec without slots
+ *	verdict/<subject>/<verifier> one ivt_slot_rec
+ *	event/<seq>                 one ivt_action (append-only audit log)
+ *
+ * put_host replaces the host and deletes its verdicts (put_verdict then
+ * writes the current ones), so a backend never keeps a verdict of a
+ * verifier that is no longer assigned.
+ */
+#ifndef VOUCH_STORE_H
+#define VOUCH_STORE_H
+
+#include "common/err.h"
+#include "tcb/ivt.h"
+
+#define STORE_SCHEMA_VERSION	1
+
+/* Called by load_all, hosts in name order, each with all its verdicts
+ * (rec->nslot, rec->slot[]); the record is valid during the call only. */
+typedef int (*store_host_cb)(void *arg, const struct ivt_host_rec *rec,
+    struct vouch_err *e);
+
+struct store_ops {
+	const char *name;		/* "sqlite" */
+	/* where: the part of the URI after "name:". Creates if absent. */
+	int	(*open)(const char *where, void **ctx, struct vouch_err *e);
+	void	(*close)(void *ctx);	/* NULL ok; uncommitted work is lost */
+	int	(*begin)(void *ctx, struct vouch_err *e);
+	int	(*commit)(void *ctx, struct vouch_err *e);	/* durable on 0 */
+	void	(*rollback)(void *ctx);
+	/* Within begin/commit: */
+	int	(*put_host)(void *ctx, const struct ivt_host_rec *rec,
+		    struct vouch_err *e);
+	int	(*del_host)(void *ctx, const char *name, struct vouch_err *e);
+	int	(*put_verdict)(void *ctx, const char *subject,
+		    const struct ivt_slot_rec *s, struct vouch_err *e);
+	int	(*record_event)(void *ctx, const struct ivt_action *a,
+		    struct vouch_err *e);
+	/* Outside a transaction: */
+	int	(*load_all)(void *ctx, store_host_cb cb, void *arg,
+		    struct vouch_err *e);
+	/* Events with sequence > after, oldest first, at most max (for
+	 * vouchctl and tests); returns how many were written. */
+	int	(*events)(void *ctx, long long after, struct ivt_action *out,
+		    int max, struct vouch_err *e);
+};
+
+extern const struct store_ops store_sqlite_ops;
+
+struct store;
+
+/* Backend from the URI scheme (a bare path is SQLite). */
+int store_open(const char *uri, struct store **out, struct vouch_err *e);
+/* A given backend (tests plug in a fake one to script failures). */
+int store_open_ops(const struct store_ops *ops, const char *where,
+    struct store **out, struct vouch_err *e);
+void store_free(struct store *s);	/* closes; NULL ok */
+const struct store_ops *store_backend(const struct store *s);
+
+/*
+ * One transaction: every host named by ivt_dirty_*() (deleted if gone),
+ * its verdicts, and acts (may be NULL) as events; then ivt_dirty_clear().
+ * On failure the transaction is rolled back and the dirty list kept.
+ */
+int store_sync(struct store *s, struct ivt *t, const struct ivt_actions *acts,
+    struct vouch_err *e);
+
+/*
+ * Fill an empty IVT from the store and re-derive states at now
+ * (ivt_restore_done: acts gets what changed while the RC-TCB was down;
+ * may be NULL).  The dirty list is cleared except for those changes.
+ */
+int store_load(struct store *s, struct ivt *t, int64_t now,
+    struct ivt_actions *acts, struct vouch_err *e);
+
+/* Read back the audit log (see store_ops.events). */
+int store_events(struct store *s, long long after, struct ivt_action *out,
+    int max, struct vouch_err *e);
+
+#endif

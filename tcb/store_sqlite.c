@@ -1,0 +1,469 @@
+/*
+ * store_sqlite.c - the embedded IVT store: one SQLite file in WAL mode
+ * with synchronous=FULL, so a COMMIT that returned is on disk (the WAL is
+ * fsync'ed at every commit) and a crash at any instant loses only the
+ * transaction in flight, which nobody acknowledged.  Statements are
+ * prepared once at open.  The schema is versioned with PRAGMA
+ * user_version: 0 (new file) creates it, STORE_SCHEMA_VERSION opens,
+ * anything else is refused rather than guessed at.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+static const char schema[] =
+    "CREATE TABLE host ("
+    " name TEXT PRIMARY KEY, state INTEGER NOT NULL, since INTEGER NOT NULL,"
+    " enrolled INTEGER NOT NULL, reset_known INTEGER NOT NULL,"
+    " reset_count INTEGER NOT NULL, spare_vcpus INTEGER NOT NULL,"
+    " spare_mib INTEGER NOT NULL, passes INTEGER NOT NULL,"
+    " fails INTEGER NOT NULL, pass_streak INTEGER NOT NULL,"
+    " suspect_episodes INTEGER NOT NULL, last_suspect_at INTEGER NOT NULL,"
+    " disproved INTEGER NOT NULL, untrusted INTEGER NOT NULL,"
+    " accused INTEGER NOT NULL, direct_unreach INTEGER NOT NULL,"
+    " direct_requested_at INTEGER NOT NULL, direct_pass_at INTEGER NOT NULL,"
+    " rep_n INTEGER NOT NULL, rep_k INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE verdict ("
+    " subject TEXT NOT NULL, verifier TEXT NOT NULL, pos INTEGER NOT NULL,"
+    " time INTEGER NOT NULL, result INTEGER NOT NULL,"
+    " reset_count INTEGER NOT NULL, disproved INTEGER NOT NULL,"
+    " accuser INTEGER NOT NULL, reason TEXT NOT NULL,"
+    " PRIMARY KEY (subject, verifier)) WITHOUT ROWID;"
+    "CREATE TABLE event ("
+    " seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, kind INTEGER NOT NULL,"
+    " host TEXT NOT NULL, verifier TEXT NOT NULL, st_from INTEGER NOT NULL,"
+    " st_to INTEGER NOT NULL, n INTEGER NOT NULL, k INTEGER NOT NULL,"
+    " reason TEXT NOT NULL);"
+    "PRAGMA user_version = 1;";
+
+enum {
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_PUT_HOST, Q_DEL_HOST, Q_DEL_VERDICTS,
+	Q_PUT_VERDICT, Q_PUT_EVENT, Q_HOSTS, Q_VERDICTS, Q_EVENTS, Q_COUNT_
+};
+
+static const char *const sql[Q_COUNT_] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_PUT_HOST] = "INSERT OR REPLACE INTO host VALUES (?1,?2,?3,?4,?5,"
+	    "?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
+	[Q_DEL_HOST] = "DELETE FROM host WHERE name = ?1",
+	[Q_DEL_VERDICTS] = "DELETE FROM verdict WHERE subject = ?1",
+	[Q_PUT_VERDICT] = "INSERT OR REPLACE INTO verdict VALUES (?1,?2,"
+	    "(SELECT count(*) FROM verdict WHERE subject = ?1),"
+	    "?3,?4,?5,?6,?7,?8)",
+	[Q_PUT_EVENT] = "INSERT INTO event (time, kind, host, verifier, st_from,"
+	    " st_to, n, k, reason) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+	[Q_HOSTS] = "SELECT * FROM host ORDER BY name",
+	[Q_VERDICTS] = "SELECT subject, verifier, time, result, reset_count,"
+	    " disproved, accuser, reason FROM verdict ORDER BY subject, pos",
+	[Q_EVENTS] = "SELECT seq, time, kind, host, verifier, st_from, st_to,"
+	    " n, k, reason FROM event WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+};
+
+struct sq {
+	sqlite3		*db;
+	sqlite3_stmt	*st[Q_COUNT_];
+	char		 path[512];
+};
+
+static int
+dberr(struct sq *q, struct vouch_err *e, const char *what)
+{
+	return vouch_err_set(e, VOUCH_E_IO, "%s: %s: %s", q->path, what,
+	    sqlite3_errmsg(q->db));
+}
+
+static void
+sq_close(void *ctx)
+{
+	struct sq *q = ctx;
+	int i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < Q_COUNT_; i++)
+		sqlite3_finalize(q->st[i]);
+	sqlite3_close(q->db);
+	free(q);
+}
+
+/* Run a pragma that returns one row; its text into buf. */
+static int
+pragma(struct sq *q, const char *stmt, char *buf, size_t cap,
+    struct vouch_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db, stmt, -1, &st, NULL) != SQLITE_OK)
+		return dberr(q, e, stmt);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return dberr(q, e, stmt);
+	}
+	buf[0] = '\0';
+	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL) {
+		strncpy(buf, (const char *)sqlite3_column_text(st, 0), cap - 1);
+		buf[cap - 1] = '\0';
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+sq_open(const char *where, void **ctx, struct vouch_err *e)
+{
+	struct sq *q;
+	char v[32];
+	long ver;
+	int i, r;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return vouch_err_set(e, VOUCH_E_NOMEM, "sqlite store");
+	snprintf(q->path, sizeof(q->path), "%s", where);
+	if (sqlite3_open_v2(where, &q->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		r = q->db != NULL ? dberr(q, e, "open")
+		    : vouch_err_set(e, VOUCH_E_NOMEM, "%s: open", where);
+		sq_close(q);
+		return r;
+	}
+	sqlite3_extended_result_codes(q->db, 1);
+	sqlite3_busy_timeout(q->db, 5000);
+	if ((r = pragma(q, "PRAGMA journal_mode=WAL", v, sizeof(v), e)) < 0)
+		goto fail;
+	if (strcmp(v, "wal") != 0) {
+		r = vouch_err_set(e, VOUCH_E_IO, "%s: journal_mode is %s, not "
+		    "wal", where, v);
+		goto fail;
+	}
+	if ((r = pragma(q, "PRAGMA synchronous=FULL", v, sizeof(v), e)) < 0 ||
+	    (r = pragma(q, "PRAGMA user_version", v, sizeof(v), e)) < 0)
+		goto fail;
+	ver = strtol(v, NULL, 10);
+	if (ver == 0) {
+		char *msg = NULL;
+
+		if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			r = dberr(q, e, "create schema");
+			goto fail;
+		}
+		/* Re-check under the write lock: another opener may have won. */
+		if ((r = pragma(q, "PRAGMA user_version", v, sizeof(v), e)) < 0)
+			goto fail;
+		if (strtol(v, NULL, 10) == 0 &&
+		    sqlite3_exec(q->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+			r = vouch_err_set(e, VOUCH_E_IO, "%s: create schema: %s",
+			    where, msg != NULL ? msg : "?");
+			sqlite3_free(msg);
+			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+			goto fail;
+		}
+		if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			r = dberr(q, e, "create schema");
+			goto fail;
+		}
+	} else if (ver != STORE_SCHEMA_VERSION) {
+		r = vouch_err_set(e, VOUCH_E_UNSUPPORTED,
+		    "%s: schema version %ld, this build knows %d", where, ver,
+		    STORE_SCHEMA_VERSION);
+		goto fail;
+	}
+	for (i = 0; i < Q_COUNT_; i++)
+		if (sqlite3_prepare_v3(q->db, sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK) {
+			r = dberr(q, e, sql[i]);
+			goto fail;
+		}
+	*ctx = q;
+	return 0;
+fail:
+	sq_close(q);
+	return r;
+}
+
+/* Step a write statement to completion and reset it. */
+static int
+run(struct sq *q, int which, struct vouch_err *e)
+{
+	sqlite3_stmt *st = q->st[which];
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return vouch_err_set(e, VOUCH_E_IO, "%s: %s: %s", q->path,
+		    sql[which], sqlite3_errstr(rc));
+	return 0;
+}
+
+static int
+sq_begin(void *ctx, struct vouch_err *e)
+{
+	return run(ctx, Q_BEGIN, e);
+}
+
+static int
+sq_commit(void *ctx, struct vouch_err *e)
+{
+	return run(ctx, Q_COMMIT, e);
+}
+
+static void
+sq_rollback(void *ctx)
+{
+	struct sq *q = ctx;
+
+	if (!sqlite3_get_autocommit(q->db))
+		(void)run(q, Q_ROLLBACK, NULL);
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static void
+bind_int(sqlite3_stmt *st, int i, long long v)
+{
+	sqlite3_bind_int64(st, i, v);
+}
+
+static int
+sq_put_host(void *ctx, const struct ivt_host_rec *r, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_PUT_HOST];
+	int rc;
+
+	bind_text(q->st[Q_DEL_VERDICTS], 1, r->name);
+	if ((rc = run(q, Q_DEL_VERDICTS, e)) < 0)
+		return rc;
+	bind_text(st, 1, r->name);
+	bind_int(st, 2, r->state);
+	bind_int(st, 3, r->since);
+	bind_int(st, 4, r->enrolled);
+	bind_int(st, 5, r->reset_known);
+	bind_int(st, 6, r->reset_count);
+	bind_int(st, 7, r->spare_vcpus);
+	bind_int(st, 8, (long long)r->spare_mib);
+	bind_int(st, 9, (long long)r->passes);
+	bind_int(st, 10, (long long)r->fails);
+	bind_int(st, 11, r->pass_streak);
+	bind_int(st, 12, r->suspect_episodes);
+	bind_int(st, 13, r->last_suspect_at);
+	bind_int(st, 14, (long long)r->disproved);
+	bind_int(st, 15, r->untrusted);
+	bind_int(st, 16, r->accused);
+	bind_int(st, 17, r->direct_unreach);
+	bind_int(st, 18, r->direct_requested_at);
+	bind_int(st, 19, r->direct_pass_at);
+	bind_int(st, 20, r->rep_n);
+	bind_int(st, 21, r->rep_k);
+	return run(q, Q_PUT_HOST, e);
+}
+
+static int
+sq_del_host(void *ctx, const char *name, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	int rc;
+
+	bind_text(q->st[Q_DEL_VERDICTS], 1, name);
+	if ((rc = run(q, Q_DEL_VERDICTS, e)) < 0)
+		return rc;
+	bind_text(q->st[Q_DEL_HOST], 1, name);
+	return run(q, Q_DEL_HOST, e);
+}
+
+static int
+sq_put_verdict(void *ctx, const char *subject, const struct ivt_slot_rec *s,
+    struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_PUT_VERDICT];
+
+	bind_text(st, 1, subject);
+	bind_text(st, 2, s->verifier);
+	bind_int(st, 3, s->time);
+	bind_int(st, 4, s->result);
+	bind_int(st, 5, s->reset_count);
+	bind_int(st, 6, s->disproved);
+	bind_int(st, 7, s->accuser);
+	bind_text(st, 8, s->reason);
+	return run(q, Q_PUT_VERDICT, e);
+}
+
+static int
+sq_record_event(void *ctx, const struct ivt_action *a, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_PUT_EVENT];
+
+	bind_int(st, 1, a->time);
+	bind_int(st, 2, a->kind);
+	bind_text(st, 3, a->host);
+	bind_text(st, 4, a->verifier);
+	bind_int(st, 5, a->from);
+	bind_int(st, 6, a->to);
+	bind_int(st, 7, a->n);
+	bind_int(st, 8, a->k);
+	bind_text(st, 9, a->reason);
+	return run(q, Q_PUT_EVENT, e);
+}
+
+static void
+col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	snprintf(dst, cap, "%s", s != NULL ? (const char *)s : "");
+}
+
+static long long
+col(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_int64(st, i);
+}
+
+static int
+done(struct sq *q, sqlite3_stmt *st, int rc, int r, struct vouch_err *e)
+{
+	sqlite3_reset(st);
+	if (r < 0)
+		return r;
+	if (rc != SQLITE_DONE)
+		return vouch_err_set(e, VOUCH_E_IO, "%s: read: %s", q->path,
+		    sqlite3_errstr(rc));
+	return 0;
+}
+
+/*
+ * Hosts and verdicts both come sorted by subject: a merge join, one pass
+ * over each table, no per-host query.
+ */
+static int
+sq_load_all(void *ctx, store_host_cb cb, void *arg, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *hs = q->st[Q_HOSTS], *vs = q->st[Q_VERDICTS];
+	struct ivt_host_rec *r;
+	int hrc, vrc, ret = 0;
+
+	if ((r = malloc(sizeof(*r))) == NULL)
+		return vouch_err_set(e, VOUCH_E_NOMEM, "load");
+	vrc = sqlite3_step(vs);
+	while ((hrc = sqlite3_step(hs)) == SQLITE_ROW) {
+		memset(r, 0, sizeof(*r));
+		col_text(hs, 0, r->name, sizeof(r->name));
+		r->state = (enum ivt_state)col(hs, 1);
+		r->since = col(hs, 2);
+		r->enrolled = (int)col(hs, 3);
+		r->reset_known = (int)col(hs, 4);
+		r->reset_count = (uint32_t)col(hs, 5);
+		r->spare_vcpus = (uint32_t)col(hs, 6);
+		r->spare_mib = (uint64_t)col(hs, 7);
+		r->passes = (uint64_t)col(hs, 8);
+		r->fails = (uint64_t)col(hs, 9);
+		r->pass_streak = (uint32_t)col(hs, 10);
+		r->suspect_episodes = (uint32_t)col(hs, 11);
+		r->last_suspect_at = col(hs, 12);
+		r->disproved = (uint64_t)col(hs, 13);
+		r->untrusted = (int)col(hs, 14);
+		r->accused = (int)col(hs, 15);
+		r->direct_unreach = (int)col(hs, 16);
+		r->direct_requested_at = col(hs, 17);
+		r->direct_pass_at = col(hs, 18);
+		r->rep_n = (unsigned)col(hs, 19);
+		r->rep_k = (unsigned)col(hs, 20);
+		r->quorum_at = -1;
+		for (; vrc == SQLITE_ROW; vrc = sqlite3_step(vs)) {
+			const char *subj = (const char *)sqlite3_column_text(vs, 0);
+			int c = strcmp(subj != NULL ? subj : "", r->name);
+			struct ivt_slot_rec *s;
+
+			if (c > 0)
+				break;
+			if (c < 0)
+				continue;	/* orphan: its host is gone */
+			if (r->nslot == IVT_NBR_MAX) {
+				ret = vouch_err_set(e, VOUCH_E_FORMAT,
+				    "%s: %s: more than %d verdicts", q->path,
+				    r->name, IVT_NBR_MAX);
+				goto out;
+			}
+			s = &r->slot[r->nslot++];
+			col_text(vs, 1, s->verifier, sizeof(s->verifier));
+			s->time = col(vs, 2);
+			s->result = (enum ivt_result)col(vs, 3);
+			s->reset_count = (uint32_t)col(vs, 4);
+			s->disproved = (int)col(vs, 5);
+			s->accuser = (int)col(vs, 6);
+			col_text(vs, 7, s->reason, sizeof(s->reason));
+		}
+		if (vrc != SQLITE_ROW && vrc != SQLITE_DONE) {
+			hrc = vrc;
+			break;
+		}
+		if ((ret = cb(arg, r, e)) < 0)
+			goto out;
+	}
+out:
+	sqlite3_reset(vs);
+	ret = done(q, hs, ret < 0 ? SQLITE_DONE : hrc, ret, e);
+	free(r);
+	return ret;
+}
+
+static int
+sq_events(void *ctx, long long after, struct ivt_action *out, int max,
+    struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_EVENTS];
+	int rc = SQLITE_DONE, n = 0;
+
+	bind_int(st, 1, after);
+	bind_int(st, 2, max);
+	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ivt_action *a = &out[n++];
+
+		memset(a, 0, sizeof(*a));
+		a->time = col(st, 1);
+		a->kind = (enum ivt_act)col(st, 2);
+		col_text(st, 3, a->host, sizeof(a->host));
+		col_text(st, 4, a->verifier, sizeof(a->verifier));
+		a->from = (enum ivt_state)col(st, 5);
+		a->to = (enum ivt_state)col(st, 6);
+		a->n = (unsigned)col(st, 7);
+		a->k = (unsigned)col(st, 8);
+		col_text(st, 9, a->reason, sizeof(a->reason));
+	}
+	if (n == max)
+		rc = SQLITE_DONE;
+	rc = done(q, st, rc, 0, e);
+	return rc < 0 ? rc : n;
+}
+
+const struct store_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.put_host = sq_put_host,
+	.del_host = sq_del_host,
+	.put_verdict = sq_put_verdict,
+	.record_event = sq_record_event,
+	.load_all = sq_load_all,
+	.events = sq_events,
+};
