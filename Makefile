@@ -79,18 +79,24 @@ fuzz: $(FUZZ_BINS)
 deps:
 	@tools/deps.sh
 
+# check, bench and demo build in a sub-make: pkg-config flags are computed
+# when the Makefile is read, which on a fresh machine is before deps ran.
 check: deps
 	$(MAKE) --no-print-directory asan fuzz
 	@tests/run.sh $(A) $(F)
 
-bench: deps all $(BENCH_BINS:%=$(O)/bench/%)
+bench-bins: all $(BENCH_BINS:%=$(O)/bench/%)
+
+bench: deps
+	$(MAKE) --no-print-directory bench-bins
 	@tests/bench/run.sh $(O)
 
-demo: deps all
+demo: deps
+	$(MAKE) --no-print-directory all
 	@tools/demo.sh $(O)
 
 clean:
 	rm -rf $(O)
 
-.PHONY: all asan fuzz deps check bench demo clean
+.PHONY: all asan fuzz deps check bench bench-bins demo clean
 .SECONDARY:

@@ -96,6 +96,9 @@ struct verify_input {
 	const struct policy	*policy;	/* NULL: refvals skipped */
 	struct verify_history	*history;	/* NULL: counters skipped;
 						   updated in memory on PASS */
+	int			 no_cache;	/* 1: parse the runtime log
+						   afresh, bypassing the
+						   verifier's log cache */
 };
 
 /*
