@@ -28,7 +28,7 @@ SAN_CFLAGS  := $(BASE_CFLAGS) -O1 -fno-omit-frame-pointer \
 	   -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS_BIN := -pie -Wl,-z,relro,-z,now
 SAN_LDFLAGS := -fsanitize=address,undefined
-LIBS	:= $(PKG_LIBS) -lm
+LIBS	:= $(PKG_LIBS) -lm -lpthread
 
 LIB_DIRS := common measure attest tcb migrate ids
 LIB_SRC  := $(sort $(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
@@ -36,6 +36,7 @@ CTL_SRC  := $(sort $(wildcard tools/vouchctl/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+DAEMONS  := $(patsubst daemons/%.c,%,$(sort $(wildcard daemons/*.c)))
 
 # $(call variant,DIR,CFLAGS,LDFLAGS): objects, library and programs of one
 # build flavour; the same sources, compiled once per flavour.
@@ -48,6 +49,8 @@ $(1)/libvouch.a: $$(LIB_SRC:%.c=$(1)/obj/%.o)
 	ar rcs $$@ $$^
 $(1)/vouchctl: $$(CTL_SRC:%.c=$(1)/obj/%.o) $(1)/libvouch.a
 	$$(CC) $(3) $$(LDFLAGS_BIN) -o $$@ $$^ $$(LIBS)
+$$(addprefix $(1)/,$$(DAEMONS)): $(1)/%: $(1)/obj/daemons/%.o $(1)/libvouch.a
+	$$(CC) $(3) $$(LDFLAGS_BIN) -o $$@ $$^ $$(LIBS) -lpthread
 $(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libvouch.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(3) -o $$@ $$^ $$(LIBS) -lcmocka
@@ -64,8 +67,8 @@ UNIT_BINS  = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 BENCH_BINS = $(patsubst tests/bench/%.c,%,$(BENCH_SRC))
 FUZZ_BINS  = $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ_SRC))
 
-all: $(O)/vouchctl $(UNIT_BINS:%=$(O)/tests/%)
-asan: $(A)/vouchctl $(UNIT_BINS:%=$(A)/tests/%)
+all: $(O)/vouchctl $(DAEMONS:%=$(O)/%) $(UNIT_BINS:%=$(O)/tests/%)
+asan: $(A)/vouchctl $(DAEMONS:%=$(A)/%) $(UNIT_BINS:%=$(A)/tests/%)
 
 # Fuzz targets: clang-14 libFuzzer + ASan/UBSan, library sources linked in
 # directly (compiled with the same instrumentation).
