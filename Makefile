@@ -72,7 +72,7 @@ asan: $(A)/vouchctl $(DAEMONS:%=$(A)/%) $(UNIT_BINS:%=$(A)/tests/%)
 
 # Fuzz targets: clang-14 libFuzzer + ASan/UBSan, library sources linked in
 # directly (compiled with the same instrumentation).
-FUZZ_CFLAGS := $(filter-out -Werror,$(BASE_CFLAGS)) -O1 -fno-omit-frame-pointer \
+FUZZ_CFLAGS := $(filter-out -Werror -Wno-format-truncation,$(BASE_CFLAGS)) -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -Wno-unused-command-line-argument
 $(F)/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
