@@ -39,7 +39,6 @@ head -c 200000 /dev/urandom >"$W/host/boot/xen.gz"
 printf 'autoballoon="off"\n' >"$W/host/etc/xen/xl.conf"
 FILES=("$W/host/boot/xen.gz" "$W/host/usr/sbin/qemu-system-x86_64" "$W/host/etc/xen/xl.conf")
 run "$V" measure --log "$W/runtime.log" "${FILES[@]}"
-cat "$W/runtime.log"
 
 step "4. a policy with reference values taken from this known-good state"
 cat >"$W/template.cfg" <<CFG
