@@ -312,6 +312,7 @@ policy_refvals(int argc, char **argv)
 	fprintf(f, "%s  );\n};\n", first ? "" : "\n");
 	fclose(f);
 	policy_free(p);
+	p = NULL;
 
 	/* Check our own output before handing it out. */
 	if (r == 0 && policy_load_string(outpath ? outpath : "output", text, &p,
