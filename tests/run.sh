@@ -14,6 +14,7 @@ F=${2:-build/fuzz}
 export VOUCH_BUILD="$B"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$(cd "$(dirname "$0")" && pwd)/lsan.supp:print_suppressions=0}"
 FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 LOGDIR="$B/test-logs"
 rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
@@ -69,6 +70,7 @@ for t in "$F"/fuzz_*; do
 	work=$(mktemp -d)
 	[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
 	"$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix="$LOGDIR/$n-" \
 	    -print_final_stats=1 "$work" >"$log" 2>&1; rc=$?
 	rm -rf "$work"
 	if [ $rc -eq 0 ]; then echo "ok - $n ran ${FUZZ_SECONDS}s without a crash" >>"$log"
