@@ -68,6 +68,28 @@ bench_raw_ecdsa(double seconds)
 	return (double)n / (t - t0);
 }
 
+/* Full verifications per second of in over seconds; exits on a FAIL. */
+static double
+bench_full(const struct verify_input *in, struct verify_result *res,
+    double seconds)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	double t0 = now(), t;
+	long n = 0;
+
+	do {
+		int i;
+		for (i = 0; i < 50; i++)
+			if (verify_evidence(in, res, &e) < 0 || !res->pass) {
+				fprintf(stderr, "bench_verify: verification failed\n");
+				exit(2);
+			}
+		n += 50;
+		t = now();
+	} while (t - t0 < seconds);
+	return (double)n / (t - t0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -79,8 +101,7 @@ main(int argc, char **argv)
 	EVP_PKEY *ak = NULL;
 	uint8_t nonce[64];
 	size_t nonce_len;
-	double seconds, t0, t, full, cached, raw;
-	long n = 0;
+	double seconds, full, cached, raw;
 	cpu_set_t cpus;
 
 	if (argc != 6) {
@@ -119,32 +140,9 @@ main(int argc, char **argv)
 	 * not re-parse or re-hash known lines).
 	 */
 	in.no_cache = 1;
-	t0 = now();
-	do {
-		int i;
-		for (i = 0; i < 50; i++)
-			if (verify_evidence(&in, res, &e) < 0 || !res->pass) {
-				fprintf(stderr, "bench_verify: verification failed\n");
-				return 2;
-			}
-		n += 50;
-		t = now();
-	} while (t - t0 < seconds);
-	full = (double)n / (t - t0);
+	full = bench_full(&in, res, seconds);
 	in.no_cache = 0;
-	n = 0;
-	t0 = now();
-	do {
-		int i;
-		for (i = 0; i < 50; i++)
-			if (verify_evidence(&in, res, &e) < 0 || !res->pass) {
-				fprintf(stderr, "bench_verify: verification failed\n");
-				return 2;
-			}
-		n += 50;
-		t = now();
-	} while (t - t0 < seconds);
-	cached = (double)n / (t - t0);
+	cached = bench_full(&in, res, seconds);
 	raw = bench_raw_ecdsa(seconds);
 	printf("verify: %.0f/s  ecdsa-p256: %.0f/s  ratio: %.2f\n", full, raw,
 	    full / raw);
