@@ -13,9 +13,10 @@
  *	              session because the EK's authPolicy demands it
  *
  * Slot budget (libtpms: 3 objects, 3 sessions): EK + the slot
- * TPM2_Create uses internally, or EK + AK during Load; the EK and the
- * policy session are flushed before any function returns, so an open AK
- * costs exactly one object slot and nothing else stays loaded.
+ * TPM2_Create uses internally, or EK + AK during Load and
+ * ActivateCredential; the EK and the policy session are flushed before
+ * any function returns, so an open AK costs exactly one object slot and
+ * nothing else stays loaded.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@
 
 #include "common/util.h"
 #include "attest/tpm.h"
+#include "attest/tpm_priv.h"
+#include "attest/enrol.h"
 
 /* Attempts at a quote whose pcrDigest matches the PCR values read. */
 #define TPM_QUOTE_TRIES		8
@@ -321,9 +324,9 @@ ek_session(struct tpm_ctx *t, ESYS_TR *s, struct vouch_err *e)
 	return 0;
 }
 
-/* OpenSSL public key of a TPM RSA or ECC P-256 public area. */
-static int
-pub_to_pkey(const TPMT_PUBLIC *p, EVP_PKEY **out, struct vouch_err *e)
+/* OpenSSL public key of a TPM RSA or ECC P-256 public area (tpm_priv.h). */
+int
+tpm_pub_to_pkey(const TPMT_PUBLIC *p, EVP_PKEY **out, struct vouch_err *e)
 {
 	OSSL_PARAM_BLD *bld = NULL;
 	OSSL_PARAM *params = NULL;
@@ -428,7 +431,7 @@ write_pub_pem(const char *path, const TPMT_PUBLIC *p, struct vouch_err *e)
 	size_t len = 0;
 	int r;
 
-	if ((r = pub_to_pkey(p, &pkey, e)) == 0 &&
+	if ((r = tpm_pub_to_pkey(p, &pkey, e)) == 0 &&
 	    (r = pkey_pem(pkey, &pem, &len, e)) == 0)
 		r = file_write_atomic(path, pem, len, 0644, e);
 	free(pem);
@@ -437,8 +440,9 @@ write_pub_pem(const char *path, const TPMT_PUBLIC *p, struct vouch_err *e)
 }
 
 /* Name = nameAlg (BE16) || SHA-256(marshalled TPMT_PUBLIC). */
-static int
-object_name(const TPMT_PUBLIC *p, uint8_t name[34], struct vouch_err *e)
+int
+tpm_object_name(const TPMT_PUBLIC *p, uint8_t name[TPM_NAME_LEN],
+    struct vouch_err *e)
 {
 	uint8_t buf[sizeof(TPMT_PUBLIC)];
 	size_t off = 0;
@@ -569,7 +573,7 @@ cert_matches(const uint8_t *der, size_t len, const TPMT_PUBLIC *pub)
 	EVP_PKEY *k = NULL;
 	int ok = 0;
 
-	if (x != NULL && p == der + len && pub_to_pkey(pub, &k, NULL) == 0)
+	if (x != NULL && p == der + len && tpm_pub_to_pkey(pub, &k, NULL) == 0)
 		ok = EVP_PKEY_eq(X509_get0_pubkey(x), k) == 1;
 	EVP_PKEY_free(k);
 	X509_free(x);
@@ -637,7 +641,7 @@ tpm_init_state(struct tpm_ctx *t, const char *statedir,
 		r = tss_err(e, rc, "marshalling the AK");
 		goto out;
 	}
-	if ((r = object_name(&akpub->publicArea, name, e)) < 0)
+	if ((r = tpm_object_name(&akpub->publicArea, name, e)) < 0)
 		goto out;
 	hex_encode(name, sizeof(name), namehex);
 	strcat(namehex, "\n");
@@ -702,15 +706,20 @@ read_state(const char *dir, const char *file, uint8_t **buf, size_t *len,
 	return 0;
 }
 
-int
-tpm_ak_open(struct tpm_ctx *t, const char *statedir, struct tpm_ak **out,
-    struct vouch_err *e)
+/*
+ * Load the AK of statedir under the re-created EK into *akh.  ekh NULL:
+ * the EK is flushed before returning, the AK holds one object slot.
+ * ekh non-NULL: the EK stays loaded in *ekh too (two slots, both the
+ * caller's to flush).  On error nothing stays loaded.
+ */
+static int
+ak_load(struct tpm_ctx *t, const char *statedir, ESYS_TR *ekh, ESYS_TR *akh,
+    enum tpm_ak_type *typep, struct vouch_err *e)
 {
 	TPM2B_PUBLIC pub;
 	TPM2B_PRIVATE priv;
 	ESYS_TR ek = ESYS_TR_NONE, sess = ESYS_TR_NONE, h = ESYS_TR_NONE;
 	enum tpm_ak_type type;
-	struct tpm_ak *ak = NULL;
 	uint8_t *pubbuf = NULL, *privbuf = NULL;
 	size_t publen = 0, privlen = 0, off;
 	TSS2_RC rc;
@@ -741,10 +750,6 @@ tpm_ak_open(struct tpm_ctx *t, const char *statedir, struct tpm_ak **out,
 		    statedir);
 		goto out;
 	}
-	if ((ak = calloc(1, sizeof(*ak))) == NULL) {
-		r = vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
-		goto out;
-	}
 	if ((r = ek_create(t, type, &ek, NULL, e)) < 0 ||
 	    (r = ek_session(t, &sess, e)) < 0)
 		goto out;
@@ -755,21 +760,116 @@ tpm_ak_open(struct tpm_ctx *t, const char *statedir, struct tpm_ak **out,
 		r = tss_err(e, rc, "loading the AK under the EK (Load)");
 		goto out;
 	}
+	*akh = h;
+	*typep = type;
+	if (ekh != NULL) {
+		*ekh = ek;
+		ek = ESYS_TR_NONE;
+	}
+	r = 0;
+out:
+	flush(t, &sess);
+	flush(t, &ek);
+	free(pubbuf);
+	free_secret(privbuf, privlen);
+	explicit_bzero(&priv, sizeof(priv));
+	return r;
+}
+
+int
+tpm_ak_open(struct tpm_ctx *t, const char *statedir, struct tpm_ak **out,
+    struct vouch_err *e)
+{
+	struct tpm_ak *ak;
+	enum tpm_ak_type type;
+	ESYS_TR h = ESYS_TR_NONE;
+	int r;
+
+	if ((ak = calloc(1, sizeof(*ak))) == NULL)
+		return vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
+	if ((r = ak_load(t, statedir, NULL, &h, &type, e)) < 0) {
+		free(ak);
+		return r;
+	}
 	ak->t = t;
 	ak->handle = h;
 	ak->type = type;
 	ak->next = t->aks;
 	t->aks = ak;
 	*out = ak;
-	ak = NULL;
+	return 0;
+}
+
+/*
+ * TPM2_ActivateCredential (contract: enrol.h).  Slots: EK + AK (two
+ * objects), one policy session for the Load, flushed, then a fresh one
+ * for ActivateCredential: a policy session used once is reset, its
+ * PolicySecret no longer holds.  The AK's authorisation is its empty
+ * password.  The TPM checks the blob's integrity HMAC (keyed from the
+ * seed only the EK can recover, bound to the AK's name) before it
+ * decrypts anything.
+ */
+int
+tpm_activate_credential(struct tpm_ctx *t, const char *statedir,
+    const uint8_t *credential, size_t credential_len,
+    const uint8_t *enc_secret, size_t enc_secret_len,
+    uint8_t *secret, size_t *secret_len, struct vouch_err *e)
+{
+	TPM2B_ID_OBJECT cred;
+	TPM2B_ENCRYPTED_SECRET encs;
+	TPM2B_DIGEST *info = NULL;
+	ESYS_TR ek = ESYS_TR_NONE, ak = ESYS_TR_NONE, sess = ESYS_TR_NONE;
+	enum tpm_ak_type type;
+	size_t off;
+	TSS2_RC rc;
+	int r;
+
+	memset(&cred, 0, sizeof(cred));
+	memset(&encs, 0, sizeof(encs));
+	off = 0;
+	if (credential_len > ENROL_MAX_BLOB ||
+	    Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(credential, credential_len,
+	    &off, &cred) != TSS2_RC_SUCCESS || off != credential_len ||
+	    cred.size == 0)
+		return vouch_err_set(e, VOUCH_E_FORMAT, "the credential is "
+		    "not a marshalled TPM2B_ID_OBJECT (%zu bytes)",
+		    credential_len);
+	off = 0;
+	if (enc_secret_len > ENROL_MAX_BLOB ||
+	    Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(enc_secret,
+	    enc_secret_len, &off, &encs) != TSS2_RC_SUCCESS ||
+	    off != enc_secret_len || encs.size == 0)
+		return vouch_err_set(e, VOUCH_E_FORMAT, "the encrypted secret "
+		    "is not a marshalled TPM2B_ENCRYPTED_SECRET (%zu bytes)",
+		    enc_secret_len);
+	if ((r = ak_load(t, statedir, &ek, &ak, &type, e)) < 0)
+		return r;
+	if ((r = ek_session(t, &sess, e)) < 0)
+		goto out;
+	rc = Esys_ActivateCredential(t->esys, ak, ek, ESYS_TR_PASSWORD, sess,
+	    ESYS_TR_NONE, &cred, &encs, &info);
+	if (rc != TSS2_RC_SUCCESS) {
+		info = NULL;
+		r = tss_err(e, rc, "ActivateCredential (a credential for "
+		    "another EK or AK, or a damaged one)");
+		goto out;
+	}
+	if (info->size == 0 || info->size > ENROL_SECRET_LEN) {
+		r = vouch_err_set(e, VOUCH_E_LIMIT, "activated secret of %u "
+		    "bytes (at most %d)", info->size, ENROL_SECRET_LEN);
+		goto out;
+	}
+	memcpy(secret, info->buffer, info->size);
+	*secret_len = info->size;
 	r = 0;
 out:
+	if (info != NULL) {
+		explicit_bzero(info, sizeof(*info));
+		Esys_Free(info);
+	}
 	flush(t, &sess);
+	flush(t, &ak);
 	flush(t, &ek);
-	free(ak);
-	free(pubbuf);
-	free_secret(privbuf, privlen);
-	explicit_bzero(&priv, sizeof(priv));
 	return r;
 }
 
