@@ -627,6 +627,43 @@ nomem:
 }
 
 int
+evidence_attach_logs(struct evidence *ev, const char *eventlog,
+    const char *runtime_log, struct vouch_err *e)
+{
+	uint8_t *fw = NULL, *rt = NULL;
+	size_t fwlen = 0, rtlen = 0;
+	int r;
+
+	if (eventlog != NULL &&
+	    (r = file_read(eventlog, EVENTLOG_MAX_SIZE, &fw, &fwlen, e)) < 0)
+		return r;
+	if (runtime_log != NULL) {
+		if ((r = file_read(runtime_log, IMALOG_MAX_SIZE, &rt, &rtlen,
+		    e)) < 0) {
+			free(fw);
+			return r;
+		}
+		if (memchr(rt, '\0', rtlen) != NULL) {
+			free(fw);
+			free(rt);
+			return vouch_err_set(e, VOUCH_E_FORMAT,
+			    "%s: NUL byte in the runtime log", runtime_log);
+		}
+	}
+	if (eventlog != NULL) {
+		free(ev->event_log);
+		ev->event_log = fw;
+		ev->event_log_len = fwlen;
+	}
+	if (runtime_log != NULL) {
+		free(ev->runtime_log);
+		ev->runtime_log = (char *)rt;
+		ev->runtime_log_len = rtlen;
+	}
+	return 0;
+}
+
+int
 evidence_load(const char *path, struct evidence **out, struct vouch_err *e)
 {
 	uint8_t *buf;

@@ -64,6 +64,15 @@ int evidence_encode(const struct evidence *ev, char **json, size_t *len,
 int evidence_decode(const char *json, size_t len, struct evidence **out,
     struct vouch_err *e);
 
+/*
+ * Attach the logs that explain the quote: the firmware event log file
+ * (binary, at most EVENTLOG_MAX_SIZE) and the runtime log file (IMA
+ * ASCII, at most IMALOG_MAX_SIZE, no NUL byte); either path may be NULL.
+ * Replaces what ev held; nothing changes on failure.
+ */
+int evidence_attach_logs(struct evidence *ev, const char *eventlog,
+    const char *runtime_log, struct vouch_err *e);
+
 /* Convenience: file_read + evidence_decode, errors prefixed by path. */
 int evidence_load(const char *path, struct evidence **out, struct vouch_err *e);
 int evidence_save(const char *path, const struct evidence *ev,

@@ -1,38 +1,20 @@
 /*
  * cmd_measure.c - vouchctl measure: IMA-style runtime measurement of
- * files into a PCR (default 23) and an ima-ng ASCII log.
- *
- * Order per file: append + fsync the log line FIRST, then extend.
- *
- *	crash between the two	log		TPM
- *	log first (chosen)	one entry more	consistent prefix
- *	extend first		entry missing	holds an extension nobody
- *						can explain until reboot
- *
- * With log-first, every extension the TPM holds is explained by a line
- * already on disk; a crash (or a failed extend) can only leave the log
- * ahead of the TPM by trailing lines, which a verifier recognises by
- * replaying a prefix of the log to the quoted value and which are simply
- * not attested.  The reverse order would make the host unattestable.
- *
- * Concurrent runs would interleave "append A, append B, extend B,
- * extend A", so the log order would no longer be the extend order: an
- * exclusive flock on the log file covers each append+extend pair.
+ * files into a PCR (default 23) and an ima-ng ASCII log.  The crash-safe
+ * order (log line fsync'd, then extend) and the locking live in
+ * measure/rtlog.h, shared with vouchd.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include "attest/tpm.h"
 #include "common/util.h"
 #include "measure/imalog.h"
+#include "measure/rtlog.h"
 #include "tools/vouchctl/vouchctl.h"
 
 #define MEASURE_DEFAULT_LOG	"/var/lib/vouch/runtime_measurements"
@@ -68,49 +50,23 @@ struct measure_opts {
 	int		 no_extend;
 };
 
+/* rtlog's extend callback: the TPM behind it. */
 static int
-open_log_locked(const char *path, int *fdp, struct vouch_err *e)
+extend_tpm(void *arg, uint32_t pcr, const struct pcr_digest *d, size_t n,
+    struct vouch_err *e)
 {
-	char *copy, *dir;
-	int fd, r;
-
-	if ((copy = strdup(path)) == NULL)
-		return vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
-	dir = dirname(copy);
-	r = dir_create(dir, 0755, e);
-	free(copy);
-	if (r < 0)
-		return r;
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0644)) < 0)
-		return vouch_err_set(e, VOUCH_E_IO, "%s: %s", path,
-		    strerror(errno));
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno == EINTR)
-			continue;
-		r = vouch_err_set(e, VOUCH_E_IO, "lock %s: %s", path,
-		    strerror(errno));
-		close(fd);
-		return r;
-	}
-	*fdp = fd;
-	return 0;
+	return tpm_pcr_extend(arg, pcr, d, n, e);
 }
 
-/* One file: hash, entry, line, then (locked) append + extend. */
+/* One file: canonical path, hash, then rtlog's append + extend. */
 static int
 measure_one(const struct measure_opts *o, struct tpm_ctx *tpm,
     const uint16_t *banks, size_t nbanks, const char *arg)
 {
 	struct vouch_err e = VOUCH_ERR_INIT;
-	struct ima_entry ent;
-	struct pcr_digest d[PCR_BANKS_MAX];
-	uint8_t digest[PCR_DIGEST_MAX], td[LINE_BUF + 128];
+	uint8_t digest[PCR_DIGEST_MAX];
 	char path[PATH_MAX], line[LINE_BUF];
-	size_t tdlen, i;
-	int fd = -1, rc = -1;
 
-	memset(&ent, 0, sizeof(ent));
 	if (realpath(arg, path) == NULL) {
 		ctl_err("%s: %s", arg, strerror(errno));
 		return -1;
@@ -119,38 +75,14 @@ measure_one(const struct measure_opts *o, struct tpm_ctx *tpm,
 		ctl_err("%s", e.msg);
 		return -1;
 	}
-	if (ima_entry_make(&ent, o->pcr, o->alg, digest, path, &e) < 0 ||
-	    ima_entry_format(&ent, line, sizeof(line), &e) < 0 ||
-	    ima_entry_template_data(&ent, td, sizeof(td), &tdlen, &e) < 0) {
-		ctl_err("%s: %s", path, e.msg);
-		goto out;
-	}
-	/* Every digest is computed before anything is written. */
-	for (i = 0; i < nbanks; i++) {
-		d[i].alg = banks[i];
-		if (pcr_hash(banks[i], td, tdlen, d[i].d, &e) < 0) {
-			ctl_err("%s: TPM bank: %s", path, e.msg);
-			goto out;
-		}
-	}
-	if (open_log_locked(o->log, &fd, &e) < 0 ||
-	    file_append_sync(o->log, line, strlen(line), &e) < 0) {
+	if (rtlog_measure(o->log, o->pcr, o->alg, digest, path, banks,
+	    tpm != NULL ? nbanks : 0, tpm != NULL ? extend_tpm : NULL, tpm,
+	    line, sizeof(line), &e) < 0) {
 		ctl_err("%s", e.msg);
-		goto out;
-	}
-	if (tpm != NULL && tpm_pcr_extend(tpm, o->pcr, d, nbanks, &e) < 0) {
-		ctl_err("%s: PCR %u extend failed after the log line was "
-		    "written (the log is now ahead of the TPM by this "
-		    "entry): %s", path, o->pcr, e.msg);
-		goto out;
+		return -1;
 	}
 	fputs(line, stdout);
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);	/* releases the lock */
-	ima_entry_clear(&ent);
-	return rc;
+	return 0;
 }
 
 int

@@ -161,27 +161,9 @@ static int
 add_logs(struct evidence *ev, const char *eventlog, const char *runtime)
 {
 	struct vouch_err e = VOUCH_ERR_INIT;
-	uint8_t *buf;
-	size_t len;
 
-	if (eventlog != NULL) {
-		if (file_read(eventlog, EVENTLOG_MAX_SIZE, &buf, &len, &e) < 0)
-			return fail("quote", &e);
-		ev->event_log = buf;
-		ev->event_log_len = len;
-	}
-	if (runtime != NULL) {
-		if (file_read(runtime, IMALOG_MAX_SIZE, &buf, &len, &e) < 0)
-			return fail("quote", &e);
-		if (memchr(buf, '\0', len) != NULL) {
-			free(buf);
-			ctl_err("tpm quote: %s: NUL byte in the runtime log",
-			    runtime);
-			return EXIT_USAGE;
-		}
-		ev->runtime_log = (char *)buf;
-		ev->runtime_log_len = len;
-	}
+	if (evidence_attach_logs(ev, eventlog, runtime, &e) < 0)
+		return fail("quote", &e);
 	return 0;
 }
 
