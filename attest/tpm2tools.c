@@ -1,16 +1,9 @@
 /*
  * tpm2tools.c - tpm2-tools 5.4 quote files (contract: tpm2tools.h).
  *
- * PREFIX.msg and PREFIX.sig are TPM wire structures (big endian):
- *
- *	.msg  TPMS_ATTEST of a quote
- *	      magic u32 = 0xff544347 | type u16 = 0x8018 |
- *	      qualifiedSigner TPM2B_NAME | extraData TPM2B_DATA |
- *	      clockInfo { clock u64 | resetCount u32 | restartCount u32 |
- *	                  safe u8 } | firmwareVersion u64 |
- *	      quote { pcrSelect TPML_PCR_SELECTION | pcrDigest TPM2B_DIGEST }
- *	.sig  TPMT_SIGNATURE: sigAlg u16 | hash u16 |
- *	      RSASSA/RSAPSS: sig TPM2B    ECDSA: r TPM2B | s TPM2B
+ * PREFIX.msg and PREFIX.sig are TPM wire structures, TPMS_ATTEST and
+ * TPMT_SIGNATURE, parsed by quote.c (layouts drawn in quote.h): here they
+ * are only checked to be well-formed, and kept as they are.
  *
  * PREFIX.pcrs is not a wire format: tpm2_quote fwrite()s its in-memory C
  * structures with the integers converted to little endian (lib/pcr.c,
@@ -38,6 +31,7 @@
 
 #include "common/rbuf.h"
 #include "common/util.h"
+#include "attest/quote.h"
 #include "attest/tpm2tools.h"
 
 #define T2T_SEL_BANKS		16	/* TPM2_NUM_PCR_BANKS */
@@ -49,15 +43,6 @@
 #define T2T_DIGEST_SIZE		(2 + 64)				/* 66 */
 #define T2T_LIST_SIZE		(4 + T2T_LIST_DIGESTS * T2T_DIGEST_SIZE)	/* 532 */
 #define T2T_PCRS_MAX		(T2T_SEL_SIZE + 4 + T2T_LISTS_MAX * T2T_LIST_SIZE)
-
-#define T2T_ATTEST_MAGIC	0xff544347u	/* TPM_GENERATED_VALUE */
-#define T2T_ST_ATTEST_QUOTE	0x8018
-#define T2T_NAME_MAX		68		/* sizeof(TPMU_NAME) */
-#define T2T_ALG_RSASSA		0x0014
-#define T2T_ALG_RSAPSS		0x0016
-#define T2T_ALG_ECDSA		0x0018
-#define T2T_RSA_SIG_MAX		512		/* TPM2_MAX_RSA_KEY_BYTES */
-#define T2T_ECC_PARAM_MAX	128		/* TPM2_MAX_ECC_KEY_BYTES */
 
 static void
 put16le(uint8_t *p, uint16_t v)
@@ -202,138 +187,37 @@ at(struct vouch_err *e, int code, const char *file, size_t off,
 	return vouch_err_set(e, code, "%s: offset %zu: %s", file, off, why);
 }
 
-/* A TPM2B (u16be size, bytes) of at most max bytes; *p points into b. */
-static int
-get_tpm2b(struct rbuf *b, size_t max, const uint8_t **p, uint16_t *n,
-    const char *file, const char *what, struct vouch_err *e)
-{
-	size_t off = b->off;
-	char why[96];
-
-	if (rbuf_get_u16be(b, n) < 0) {
-		snprintf(why, sizeof(why), "%s: size truncated", what);
-		return at(e, VOUCH_E_TRUNCATED, file, off, why);
-	}
-	if (*n > max) {
-		snprintf(why, sizeof(why), "%s: size %u > %zu", what, *n, max);
-		return at(e, VOUCH_E_LIMIT, file, off, why);
-	}
-	if (rbuf_get_ptr(b, p, *n) < 0) {
-		snprintf(why, sizeof(why), "%s: %u bytes, %zu left", what, *n,
-		    rbuf_left(b));
-		return at(e, VOUCH_E_TRUNCATED, file, b->off, why);
-	}
-	return 0;
-}
-
-/* Check .msg is one well-formed quote TPMS_ATTEST, nothing after it. */
+/*
+ * .msg must be one well-formed quote TPMS_ATTEST, nothing after it, whose
+ * extraData fits the evidence's nonce (EVIDENCE_MAX_NONCE).
+ */
 static int
 msg_check(const uint8_t *p, size_t len, const char *file, struct vouch_err *e)
 {
-	struct rbuf b;
-	const uint8_t *ptr;
-	uint32_t magic, count, i;
-	uint16_t type, n, hash;
-	uint8_t safe, sz;
-	size_t off;
+	struct quote_attest q;
 	int r;
 
-	rbuf_init(&b, p, len);
-	if (rbuf_get_u32be(&b, &magic) < 0)
-		return at(e, VOUCH_E_TRUNCATED, file, 0, "magic truncated");
-	if (magic != T2T_ATTEST_MAGIC)
-		return at(e, VOUCH_E_FORMAT, file, 0,
-		    "not a TPM-generated TPMS_ATTEST (magic)");
-	if (rbuf_get_u16be(&b, &type) < 0)
-		return at(e, VOUCH_E_TRUNCATED, file, 4, "type truncated");
-	if (type != T2T_ST_ATTEST_QUOTE)
-		return at(e, VOUCH_E_FORMAT, file, 4, "not a quote");
-	if ((r = get_tpm2b(&b, T2T_NAME_MAX, &ptr, &n, file,
-	    "qualifiedSigner", e)) < 0 ||
-	    (r = get_tpm2b(&b, EVIDENCE_MAX_NONCE, &ptr, &n, file,
-	    "extraData", e)) < 0)
+	if ((r = quote_attest_parse(p, len, &q, e)) < 0) {
+		if (e != NULL)
+			vouch_err_prefix(e, "%s", file);
 		return r;
-	off = b.off;
-	/* clock u64, resetCount u32, restartCount u32, safe u8, fw u64 */
-	if (rbuf_skip(&b, 16) < 0 || rbuf_get_u8(&b, &safe) < 0 ||
-	    rbuf_skip(&b, 8) < 0)
-		return at(e, VOUCH_E_TRUNCATED, file, off,
-		    "clockInfo/firmwareVersion truncated");
-	if (safe > 1)
-		return at(e, VOUCH_E_FORMAT, file, off + 16,
-		    "clockInfo.safe is not a boolean");
-	off = b.off;
-	if (rbuf_get_u32be(&b, &count) < 0)
-		return at(e, VOUCH_E_TRUNCATED, file, off,
-		    "pcrSelect count truncated");
-	if (count > T2T_SEL_BANKS)
-		return at(e, VOUCH_E_LIMIT, file, off,
-		    "pcrSelect count > 16");
-	for (i = 0; i < count; i++) {
-		off = b.off;
-		if (rbuf_get_u16be(&b, &hash) < 0 || rbuf_get_u8(&b, &sz) < 0)
-			return at(e, VOUCH_E_TRUNCATED, file, off,
-			    "pcrSelect entry truncated");
-		if (sz > T2T_PCR_SELECT_MAX)
-			return at(e, VOUCH_E_LIMIT, file, off + 2,
-			    "sizeofSelect > 4");
-		if (rbuf_skip(&b, sz) < 0)
-			return at(e, VOUCH_E_TRUNCATED, file, off + 3,
-			    "pcrSelect bitmap truncated");
 	}
-	if ((r = get_tpm2b(&b, PCR_DIGEST_MAX, &ptr, &n, file, "pcrDigest",
-	    e)) < 0)
-		return r;
-	if (rbuf_left(&b) != 0)
-		return at(e, VOUCH_E_FORMAT, file, b.off,
-		    "bytes after the TPMS_ATTEST");
+	if (q.extra_len > EVIDENCE_MAX_NONCE)
+		return at(e, VOUCH_E_LIMIT, file, 8 + (size_t)q.signer_len,
+		    "extraData longer than an evidence nonce (64 bytes)");
 	return 0;
 }
 
-/* Check .sig is one TPMT_SIGNATURE (RSASSA, RSAPSS or ECDSA), exactly. */
+/* .sig must be one TPMT_SIGNATURE (RSASSA, RSAPSS or ECDSA), exactly. */
 static int
 sig_check(const uint8_t *p, size_t len, const char *file, struct vouch_err *e)
 {
-	struct rbuf b;
-	const uint8_t *ptr;
-	uint16_t alg, hash, n;
+	struct quote_sig sig;
 	int r;
 
-	rbuf_init(&b, p, len);
-	if (rbuf_get_u16be(&b, &alg) < 0 || rbuf_get_u16be(&b, &hash) < 0)
-		return at(e, VOUCH_E_TRUNCATED, file, 0,
-		    "sigAlg/hash truncated");
-	if (pcr_alg_by_id(hash) == NULL)
-		return at(e, VOUCH_E_FORMAT, file, 2, "unknown hash algorithm");
-	switch (alg) {
-	case T2T_ALG_RSASSA:
-	case T2T_ALG_RSAPSS:
-		r = get_tpm2b(&b, T2T_RSA_SIG_MAX, &ptr, &n, file, "signature",
-		    e);
-		if (r == 0 && n == 0)
-			r = at(e, VOUCH_E_FORMAT, file, 4, "empty signature");
-		break;
-	case T2T_ALG_ECDSA:
-		if ((r = get_tpm2b(&b, T2T_ECC_PARAM_MAX, &ptr, &n, file,
-		    "signatureR", e)) == 0 && n == 0)
-			r = at(e, VOUCH_E_FORMAT, file, 4, "empty signatureR");
-		if (r == 0)
-			r = get_tpm2b(&b, T2T_ECC_PARAM_MAX, &ptr, &n, file,
-			    "signatureS", e);
-		if (r == 0 && n == 0)
-			r = at(e, VOUCH_E_FORMAT, file, b.off - 2,
-			    "empty signatureS");
-		break;
-	default:
-		return at(e, VOUCH_E_UNSUPPORTED, file, 0,
-		    "signature algorithm is not RSASSA, RSAPSS or ECDSA");
-	}
-	if (r < 0)
-		return r;
-	if (rbuf_left(&b) != 0)
-		return at(e, VOUCH_E_FORMAT, file, b.off,
-		    "bytes after the TPMT_SIGNATURE");
-	return 0;
+	if ((r = quote_sig_parse(p, len, &sig, e)) < 0 && e != NULL)
+		vouch_err_prefix(e, "%s", file);
+	return r;
 }
 
 /* Parse the .pcrs layout drawn above into ev->sel and ev->pcrs. */
@@ -451,6 +335,59 @@ pcrs_parse(const uint8_t *p, size_t len, const char *file,
 	return 0;
 }
 
+/*
+ * The three files' contents into a new evidence; names[] label the
+ * files in errors (paths when read from disk).
+ */
+static int
+decode_named(const uint8_t *msg, size_t msglen, const uint8_t *sig,
+    size_t siglen, const uint8_t *pcrs, size_t pcrslen,
+    const char *const names[3], struct evidence **out, struct vouch_err *e)
+{
+	struct evidence *ev;
+	int r;
+
+	if ((msg == NULL && msglen > 0) || (sig == NULL && siglen > 0) ||
+	    (pcrs == NULL && pcrslen > 0) || out == NULL)
+		return vouch_err_set(e, VOUCH_E_INVAL, "tpm2tools: NULL input");
+	if (pcrslen > T2T_PCRS_MAX)
+		return vouch_err_set(e, VOUCH_E_LIMIT, "%s: %zu bytes, over "
+		    "%d", names[2], pcrslen, T2T_PCRS_MAX);
+	if ((r = msg_check(msg, msglen, names[0], e)) < 0 ||
+	    (r = sig_check(sig, siglen, names[1], e)) < 0)
+		return r;
+	if ((ev = evidence_new()) == NULL)
+		return vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
+	if ((r = pcrs_parse(pcrs, pcrslen, names[2], ev, e)) < 0)
+		goto fail;
+	/* Lengths are bounded by the parsers (QUOTE_MAX_*) above. */
+	if ((ev->attest = malloc(msglen ? msglen : 1)) == NULL ||
+	    (ev->sig = malloc(siglen ? siglen : 1)) == NULL) {
+		r = vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	memcpy(ev->attest, msg, msglen);
+	ev->attest_len = msglen;
+	memcpy(ev->sig, sig, siglen);
+	ev->sig_len = siglen;
+	*out = ev;
+	return 0;
+fail:
+	evidence_free(ev);
+	return r;
+}
+
+int
+tpm2tools_decode(const uint8_t *msg, size_t msglen, const uint8_t *sig,
+    size_t siglen, const uint8_t *pcrs, size_t pcrslen, struct evidence **out,
+    struct vouch_err *e)
+{
+	static const char *const names[3] = { ".msg", ".sig", ".pcrs" };
+
+	return decode_named(msg, msglen, sig, siglen, pcrs, pcrslen, names,
+	    out, e);
+}
+
 static int
 read_one(const char *prefix, const char *ext, size_t max, char *path,
     size_t pathlen, uint8_t **buf, size_t *len, struct vouch_err *e)
@@ -468,38 +405,29 @@ int
 tpm2tools_read(const char *prefix, struct evidence **out,
     struct vouch_err *e)
 {
-	char path[4096];
+	char path[3][4096];
+	const char *const names[3] = { path[0], path[1], path[2] };
 	uint8_t *msg = NULL, *sig = NULL, *pcrs = NULL;
 	size_t msglen = 0, siglen = 0, pcrslen = 0;
-	struct evidence *ev = NULL;
 	int r;
 
-	if ((r = read_one(prefix, ".msg", EVIDENCE_MAX_ATTEST, path,
-	    sizeof(path), &msg, &msglen, e)) < 0 ||
-	    (r = msg_check(msg, msglen, path, e)) < 0 ||
-	    (r = read_one(prefix, ".sig", EVIDENCE_MAX_SIG, path,
-	    sizeof(path), &sig, &siglen, e)) < 0 ||
-	    (r = sig_check(sig, siglen, path, e)) < 0 ||
-	    (r = read_one(prefix, ".pcrs", T2T_PCRS_MAX, path, sizeof(path),
-	    &pcrs, &pcrslen, e)) < 0)
+	/*
+	 * Each file is checked as soon as it is read, so a bad .msg is
+	 * reported as such even when .sig is missing; decode_named checks
+	 * them again (a few hundred nanoseconds) with everything else.
+	 */
+	if ((r = read_one(prefix, ".msg", EVIDENCE_MAX_ATTEST, path[0],
+	    sizeof(path[0]), &msg, &msglen, e)) < 0 ||
+	    (r = msg_check(msg, msglen, path[0], e)) < 0 ||
+	    (r = read_one(prefix, ".sig", EVIDENCE_MAX_SIG, path[1],
+	    sizeof(path[1]), &sig, &siglen, e)) < 0 ||
+	    (r = sig_check(sig, siglen, path[1], e)) < 0 ||
+	    (r = read_one(prefix, ".pcrs", T2T_PCRS_MAX, path[2],
+	    sizeof(path[2]), &pcrs, &pcrslen, e)) < 0)
 		goto out;
-	if ((ev = evidence_new()) == NULL) {
-		r = vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((r = pcrs_parse(pcrs, pcrslen, path, ev, e)) < 0)
-		goto out;
-	/* file_read's buffers are exactly the file (+ a NUL): keep them */
-	ev->attest = msg;
-	ev->attest_len = msglen;
-	ev->sig = sig;
-	ev->sig_len = siglen;
-	msg = sig = NULL;
-	*out = ev;
-	ev = NULL;
-	r = 0;
+	r = decode_named(msg, msglen, sig, siglen, pcrs, pcrslen, names, out,
+	    e);
 out:
-	evidence_free(ev);
 	free(msg);
 	free(sig);
 	free(pcrs);

@@ -37,11 +37,20 @@ struct ima_entry {
 	char		 template_name[16];	/* "ima-ng", "ima", "ima-sig" */
 	uint16_t	 file_alg;		/* PCR_ALG_*; SHA1 for "ima" */
 	uint8_t		 file_digest[PCR_DIGEST_MAX];
-	char		*path;			/* owned; NUL-terminated */
-	uint8_t		*sig;			/* ima-sig only; owned */
+	char		*path;			/* NUL-terminated */
+	uint8_t		*sig;			/* ima-sig only */
 	size_t		 sig_len;
 	size_t		 line;			/* 1-based line in the log */
+	const uint8_t	*td;			/* template data, or NULL */
+	size_t		 td_len;
 };
+
+/*
+ * Ownership: an entry from ima_entry_make owns path and sig (free with
+ * ima_entry_clear) and has td NULL.  An entry from imalog_get belongs to
+ * its log: path, sig and td point into the log's template data (path and
+ * sig are fields of it) and live until imalog_free; never clear it.
+ */
 
 struct ima_log;		/* opaque */
 
@@ -52,6 +61,28 @@ struct ima_log;		/* opaque */
  */
 int imalog_parse(const char *text, size_t len, struct ima_log **out,
     struct vouch_err *e);
+
+/*
+ * imalog_parse with flags:
+ *
+ * IMALOG_SKIP_TEMPLATE_CHECK: do not check TEMPLATE-SHA1 against
+ * SHA1(template data).  Every other check still runs.  For a verifier
+ * that replays the log against a quote this loses nothing: the replay
+ * (imalog_replay) hashes the template data rebuilt from the parsed fields,
+ * never TEMPLATE-SHA1, so a misparsed or altered path or digest changes
+ * the replayed PCR and fails against the quote; TEMPLATE-SHA1 then only
+ * says whether an entry is a violation (all zero, extends 0xff..ff), and
+ * that too is bound by the replay.  What is lost is the early, per-line
+ * diagnosis ("line N: template hash does not match"), and the check of a
+ * field nothing reads.  Tools that read a log without a quote to replay
+ * it against (vouchctl policy refvals) keep the check.  The verifier
+ * keeps it too when it replays the SHA-1 bank, the bank TEMPLATE-SHA1
+ * belongs to.
+ */
+#define IMALOG_SKIP_TEMPLATE_CHECK	0x1u
+
+int imalog_parse_ex(const char *text, size_t len, unsigned flags,
+    struct ima_log **out, struct vouch_err *e);
 void imalog_free(struct ima_log *log);	/* NULL ok */
 size_t imalog_count(const struct ima_log *log);
 const struct ima_entry *imalog_get(const struct ima_log *log, size_t i);
