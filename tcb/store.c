@@ -143,3 +143,88 @@ store_events(struct store *s, long long after, struct ivt_action *out,
 {
 	return s->ops->events(s->ctx, after, out, max, e);
 }
+
+/* One write in its own transaction: the wrappers below. */
+static int
+store_txn(struct store *s, int (*fn)(struct store *, const void *, const void *,
+    struct vouch_err *), const void *a, const void *b, struct vouch_err *e)
+{
+	int r;
+
+	if ((r = s->ops->begin(s->ctx, e)) < 0)
+		return r;
+	if ((r = fn(s, a, b, e)) < 0 || (r = s->ops->commit(s->ctx, e)) < 0) {
+		s->ops->rollback(s->ctx);
+		return r;
+	}
+	return 0;
+}
+
+static int
+do_put_ak(struct store *s, const void *a, const void *b, struct vouch_err *e)
+{
+	(void)b;
+	return s->ops->put_ak(s->ctx, a, e);
+}
+
+static int
+do_del_ak(struct store *s, const void *a, const void *b, struct vouch_err *e)
+{
+	(void)b;
+	return s->ops->del_ak(s->ctx, a, e);
+}
+
+static int
+do_put_meta(struct store *s, const void *a, const void *b, struct vouch_err *e)
+{
+	return s->ops->put_meta(s->ctx, a, *(const int64_t *)b, e);
+}
+
+static int
+no_ops(const struct store *s, struct vouch_err *e)
+{
+	return vouch_err_set(e, VOUCH_E_UNSUPPORTED,
+	    "store %s: no AK bindings or metadata", s->ops->name);
+}
+
+int
+store_ak_put(struct store *s, const struct store_ak *ak, struct vouch_err *e)
+{
+	if (s->ops->put_ak == NULL)
+		return no_ops(s, e);
+	return store_txn(s, do_put_ak, ak, NULL, e);
+}
+
+int
+store_ak_del(struct store *s, const char *host, struct vouch_err *e)
+{
+	if (s->ops->del_ak == NULL)
+		return no_ops(s, e);
+	return store_txn(s, do_del_ak, host, NULL, e);
+}
+
+int
+store_aks_load(struct store *s, store_ak_cb cb, void *arg, struct vouch_err *e)
+{
+	if (s->ops->load_aks == NULL)
+		return no_ops(s, e);
+	return s->ops->load_aks(s->ctx, cb, arg, e);
+}
+
+int
+store_meta_put(struct store *s, const char *key, int64_t value,
+    struct vouch_err *e)
+{
+	if (s->ops->put_meta == NULL)
+		return no_ops(s, e);
+	return store_txn(s, do_put_meta, key, &value, e);
+}
+
+int
+store_meta_get(struct store *s, const char *key, int64_t *value,
+    struct vouch_err *e)
+{
+	if (s->ops->get_meta == NULL)
+		return no_ops(s, e);
+	return s->ops->get_meta(s->ctx, key, value, e);
+}

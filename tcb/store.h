@@ -20,6 +20,15 @@
  *	host/<name>                 one ivt_host_rec without slots
  *	verdict/<subject>/<verifier> one ivt_slot_rec
  *	event/<seq>                 one ivt_action (append-only audit log)
+ *	ak/<host>                   one store_ak: the host's enrolled AK
+ *	meta/<key>                  one int64 (e.g. "epoch": the region epoch)
+ *
+ * The AK binding is the registrar's record (enrolment, docs/protocol.md
+ * conversation 1): it is written only after a successful credential
+ * activation, and an AK name is bound to at most one host (the backend
+ * refuses a second binding with VOUCH_E_EXISTS).  It lives beside the
+ * IVT rather than in it because the IVT is pure decision logic and knows
+ * nothing of keys.
  *
  * put_host replaces the host and deletes its verdicts (put_verdict then
  * writes the current ones), so a backend never keeps a verdict of a
@@ -31,7 +40,29 @@
 #include "common/err.h"
 #include "tcb/ivt.h"
 
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2	/* 1: no ak/meta tables (upgraded) */
+
+#define STORE_AK_PUB_MAX	1024	/* marshalled TPM2B_PUBLIC */
+#define STORE_AK_NAME_MAX	66	/* nameAlg + digest */
+#define STORE_AK_SPKI_MAX	1024	/* SubjectPublicKeyInfo DER */
+#define STORE_META_KEY_MAX	32
+
+/* One host's enrolled attestation key. */
+struct store_ak {
+	char		host[IVT_NAME_MAX + 1];
+	uint8_t		ak_pub[STORE_AK_PUB_MAX];	/* TPM2B_PUBLIC */
+	size_t		ak_pub_len;
+	uint8_t		ak_name[STORE_AK_NAME_MAX];	/* the TPM name */
+	size_t		ak_name_len;
+	uint8_t		spki[STORE_AK_SPKI_MAX];	/* for the verifier */
+	size_t		spki_len;
+	uint8_t		ek_sha256[32];	/* SHA-256 of the EK's SPKI DER */
+	int64_t		enrolled_at;	/* RC-TCB clock, ms */
+};
+
+/* Called by load_aks in host-name order; valid during the call only. */
+typedef int (*store_ak_cb)(void *arg, const struct store_ak *ak,
+    struct vouch_err *e);
 
 /* Called by load_all, hosts in name order, each with all its verdicts
  * (rec->nslot, rec->slot[]); the record is valid during the call only. */
@@ -61,6 +92,23 @@ struct store_ops {
 	 * vouchctl and tests); returns how many were written. */
 	int	(*events)(void *ctx, long long after, struct ivt_action *out,
 		    int max, struct vouch_err *e);
+	/*
+	 * AK bindings and metadata.  put_ak/del_ak/put_meta run within
+	 * begin/commit; put_ak replaces the host's binding and fails with
+	 * VOUCH_E_EXISTS if the AK name is bound to another host.
+	 * load_aks and get_meta run outside a transaction; get_meta gives
+	 * VOUCH_E_NOTFOUND for an absent key.  A backend may leave all five
+	 * NULL (then the wrappers below answer VOUCH_E_UNSUPPORTED).
+	 */
+	int	(*put_ak)(void *ctx, const struct store_ak *ak,
+		    struct vouch_err *e);
+	int	(*del_ak)(void *ctx, const char *host, struct vouch_err *e);
+	int	(*load_aks)(void *ctx, store_ak_cb cb, void *arg,
+		    struct vouch_err *e);
+	int	(*put_meta)(void *ctx, const char *key, int64_t value,
+		    struct vouch_err *e);
+	int	(*get_meta)(void *ctx, const char *key, int64_t *value,
+		    struct vouch_err *e);
 };
 
 extern const struct store_ops store_sqlite_ops;
@@ -94,5 +142,20 @@ int store_load(struct store *s, struct ivt *t, int64_t now,
 /* Read back the audit log (see store_ops.events). */
 int store_events(struct store *s, long long after, struct ivt_action *out,
     int max, struct vouch_err *e);
+
+/*
+ * AK bindings and metadata, each write in its own durable transaction.
+ * store_ak_put: VOUCH_E_EXISTS if ak's name is bound to another host.
+ */
+int store_ak_put(struct store *s, const struct store_ak *ak,
+    struct vouch_err *e);
+int store_ak_del(struct store *s, const char *host, struct vouch_err *e);
+int store_aks_load(struct store *s, store_ak_cb cb, void *arg,
+    struct vouch_err *e);
+int store_meta_put(struct store *s, const char *key, int64_t value,
+    struct vouch_err *e);
+/* VOUCH_E_NOTFOUND if absent; *value only on success. */
+int store_meta_get(struct store *s, const char *key, int64_t *value,
+    struct vouch_err *e);
 
 #endif

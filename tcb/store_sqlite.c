@@ -40,9 +40,24 @@ static const char schema[] =
     " reason TEXT NOT NULL);"
     "PRAGMA user_version = 1;";
 
+/*
+ * Version 2 adds the registrar's AK bindings and the metadata table.  A
+ * version 1 file is upgraded in place (the tables are new, nothing is
+ * rewritten); a new file gets version 1 and then this.
+ */
+static const char schema_v2[] =
+    "CREATE TABLE ak ("
+    " host TEXT PRIMARY KEY, ak_pub BLOB NOT NULL, ak_name BLOB NOT NULL"
+    " UNIQUE, spki BLOB NOT NULL, ek_sha256 BLOB NOT NULL,"
+    " enrolled_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE meta ("
+    " key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "PRAGMA user_version = 2;";
+
 enum {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_PUT_HOST, Q_DEL_HOST, Q_DEL_VERDICTS,
-	Q_PUT_VERDICT, Q_PUT_EVENT, Q_HOSTS, Q_VERDICTS, Q_EVENTS, Q_COUNT_
+	Q_PUT_VERDICT, Q_PUT_EVENT, Q_HOSTS, Q_VERDICTS, Q_EVENTS,
+	Q_AK_OWNER, Q_PUT_AK, Q_DEL_AK, Q_AKS, Q_PUT_META, Q_GET_META, Q_COUNT_
 };
 
 static const char *const sql[Q_COUNT_] = {
@@ -63,6 +78,13 @@ static const char *const sql[Q_COUNT_] = {
 	    " disproved, accuser, reason FROM verdict ORDER BY subject, pos",
 	[Q_EVENTS] = "SELECT seq, time, kind, host, verifier, st_from, st_to,"
 	    " n, k, reason FROM event WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+	[Q_AK_OWNER] = "SELECT host FROM ak WHERE ak_name = ?1",
+	[Q_PUT_AK] = "INSERT OR REPLACE INTO ak VALUES (?1,?2,?3,?4,?5,?6)",
+	[Q_DEL_AK] = "DELETE FROM ak WHERE host = ?1",
+	[Q_AKS] = "SELECT host, ak_pub, ak_name, spki, ek_sha256, enrolled_at"
+	    " FROM ak ORDER BY host",
+	[Q_PUT_META] = "INSERT OR REPLACE INTO meta VALUES (?1,?2)",
+	[Q_GET_META] = "SELECT value FROM meta WHERE key = ?1",
 };
 
 struct sq {
@@ -168,6 +190,32 @@ sq_open(const char *where, void **ctx, struct vouch_err *e)
 		}
 		if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 			r = dberr(q, e, "create schema");
+			goto fail;
+		}
+		ver = 1;
+	}
+	if (ver == 1) {
+		char *msg = NULL;
+
+		if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			r = dberr(q, e, "upgrade schema");
+			goto fail;
+		}
+		if ((r = pragma(q, "PRAGMA user_version", v, sizeof(v), e)) < 0) {
+			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+			goto fail;
+		}
+		if (strtol(v, NULL, 10) == 1 &&
+		    sqlite3_exec(q->db, schema_v2, NULL, NULL, &msg) != SQLITE_OK) {
+			r = vouch_err_set(e, VOUCH_E_IO, "%s: upgrade schema: %s",
+			    where, msg != NULL ? msg : "?");
+			sqlite3_free(msg);
+			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+			goto fail;
+		}
+		if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			r = dberr(q, e, "upgrade schema");
 			goto fail;
 		}
 	} else if (ver != STORE_SCHEMA_VERSION) {
@@ -453,6 +501,139 @@ sq_events(void *ctx, long long after, struct ivt_action *out, int max,
 	return rc < 0 ? rc : n;
 }
 
+static int
+sq_put_ak(void *ctx, const struct store_ak *ak, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_AK_OWNER];
+	int rc;
+
+	/* The UNIQUE constraint is the backstop; this names the owner. */
+	sqlite3_bind_blob(st, 1, ak->ak_name, (int)ak->ak_name_len,
+	    SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *h = sqlite3_column_text(st, 0);
+		char owner[IVT_NAME_MAX + 1];
+
+		snprintf(owner, sizeof(owner), "%s", h != NULL ?
+		    (const char *)h : "");
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (strcmp(owner, ak->host) != 0)
+			return vouch_err_set(e, VOUCH_E_EXISTS,
+			    "AK already bound to host %s", owner);
+	} else {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc != SQLITE_DONE)
+			return vouch_err_set(e, VOUCH_E_IO, "%s: %s: %s",
+			    q->path, sql[Q_AK_OWNER], sqlite3_errstr(rc));
+	}
+	st = q->st[Q_PUT_AK];
+	bind_text(st, 1, ak->host);
+	sqlite3_bind_blob(st, 2, ak->ak_pub, (int)ak->ak_pub_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, ak->ak_name, (int)ak->ak_name_len,
+	    SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, ak->spki, (int)ak->spki_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, ak->ek_sha256, 32, SQLITE_STATIC);
+	bind_int(st, 6, ak->enrolled_at);
+	return run(q, Q_PUT_AK, e);
+}
+
+static int
+sq_del_ak(void *ctx, const char *host, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+
+	bind_text(q->st[Q_DEL_AK], 1, host);
+	return run(q, Q_DEL_AK, e);
+}
+
+/* Copy a blob column into dst[cap]; -1 if it does not fit exactly. */
+static int
+col_blob(sqlite3_stmt *st, int i, uint8_t *dst, size_t cap, size_t *len)
+{
+	const void *p = sqlite3_column_blob(st, i);
+	int n = sqlite3_column_bytes(st, i);
+
+	if (n < 0 || (size_t)n > cap || (n > 0 && p == NULL))
+		return -1;
+	if (n > 0)
+		memcpy(dst, p, (size_t)n);
+	*len = (size_t)n;
+	return 0;
+}
+
+static int
+sq_load_aks(void *ctx, store_ak_cb cb, void *arg, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_AKS];
+	struct store_ak *ak;
+	size_t eklen;
+	int rc, r = 0;
+
+	if ((ak = malloc(sizeof(*ak))) == NULL)
+		return vouch_err_set(e, VOUCH_E_NOMEM, "load AKs");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(ak, 0, sizeof(*ak));
+		col_text(st, 0, ak->host, sizeof(ak->host));
+		if (col_blob(st, 1, ak->ak_pub, sizeof(ak->ak_pub),
+		    &ak->ak_pub_len) < 0 ||
+		    col_blob(st, 2, ak->ak_name, sizeof(ak->ak_name),
+		    &ak->ak_name_len) < 0 ||
+		    col_blob(st, 3, ak->spki, sizeof(ak->spki),
+		    &ak->spki_len) < 0 ||
+		    col_blob(st, 4, ak->ek_sha256, 32, &eklen) < 0 ||
+		    eklen != 32) {
+			r = vouch_err_set(e, VOUCH_E_FORMAT,
+			    "%s: AK of %s: a column has the wrong size",
+			    q->path, ak->host);
+			break;
+		}
+		ak->enrolled_at = col(st, 5);
+		if ((r = cb(arg, ak, e)) < 0)
+			break;
+	}
+	free(ak);
+	return done(q, st, r < 0 ? SQLITE_DONE : rc, r, e);
+}
+
+static int
+sq_put_meta(void *ctx, const char *key, int64_t value, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+
+	bind_text(q->st[Q_PUT_META], 1, key);
+	bind_int(q->st[Q_PUT_META], 2, value);
+	return run(q, Q_PUT_META, e);
+}
+
+static int
+sq_get_meta(void *ctx, const char *key, int64_t *value, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_GET_META];
+	int rc;
+
+	bind_text(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*value = col(st, 0);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return 0;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_DONE)
+		return vouch_err_set(e, VOUCH_E_NOTFOUND, "meta %s: absent",
+		    key);
+	return vouch_err_set(e, VOUCH_E_IO, "%s: meta: %s", q->path,
+	    sqlite3_errstr(rc));
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -466,4 +647,9 @@ const struct store_ops store_sqlite_ops = {
 	.record_event = sq_record_event,
 	.load_all = sq_load_all,
 	.events = sq_events,
+	.put_ak = sq_put_ak,
+	.del_ak = sq_del_ak,
+	.load_aks = sq_load_aks,
+	.put_meta = sq_put_meta,
+	.get_meta = sq_get_meta,
 };

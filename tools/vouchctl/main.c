@@ -20,7 +20,15 @@ static const struct {
 	{ "measure", cmd_measure, "measure files into the runtime PCR and log" },
 	{ "policy", cmd_policy, "check a policy; generate reference values" },
 	{ "region", cmd_region, "create the region CA for mutual TLS" },
-	{ "host", cmd_host, "issue a host's mutual-TLS certificate" },
+	{ "host", cmd_host_admin, "issue a host's mutual-TLS certificate; show a host's IVT record" },
+	/* hidden (no help line): challenge a vouchd, see cmd_challenge.c */
+	{ "challenge", cmd_challenge, NULL },
+	{ "enrol", cmd_enrol, "bind an AK to its TPM: challenge, activate, check" },
+	{ "status", cmd_admin, "vouch-tcbd: epoch and host counts per state" },
+	{ "hosts", cmd_admin, "vouch-tcbd: hosts, states, verifiers" },
+	{ "ivt", cmd_admin, "vouch-tcbd: the integrity validation table" },
+	{ "rank", cmd_admin, "vouch-tcbd: TRUSTED migration destinations" },
+	{ "watch", cmd_admin, "vouch-tcbd: follow state changes live" },
 };
 
 static void
@@ -30,7 +38,9 @@ usage(FILE *f)
 
 	fprintf(f, "usage: vouchctl COMMAND [ARGS...]\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+		if (commands[i].help != NULL)
+			fprintf(f, "  %-10s %s\n", commands[i].name,
+			    commands[i].help);
 	fprintf(f, "\n'vouchctl COMMAND --help' describes a command.\n"
 	    "Exit status: 0 success/PASS, 1 FAIL, 2 usage or input error.\n");
 }

@@ -19,6 +19,10 @@ int cmd_measure(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_region(int argc, char **argv);
 int cmd_host(int argc, char **argv);
+int cmd_challenge(int argc, char **argv);
+int cmd_enrol(int argc, char **argv);
+int cmd_admin(int argc, char **argv);		/* cmd_admin.c */
+int cmd_host_admin(int argc, char **argv);	/* host show, else cmd_host */
 
 /* Print "vouchctl: msg" to stderr (for errors with struct vouch_err). */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

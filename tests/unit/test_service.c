@@ -1,0 +1,1015 @@
+/*
+ * test_service.c - the RC-TCB service (tcb/service.c) with real IVT,
+ * store (SQLite in a temp dir), verifier and policy, and fake neighbours:
+ * every frame is built here, evidence is signed by OpenSSL keys enrolled
+ * straight into the store (tests/fake_quote.h), and direct attestations
+ * go through a scripted transport instead of TLS.
+ *
+ * Region: h1..h4 enrolled, neighbours 2, quorum 2: h1 <- h2,h3
+ * h2 <- h3,h4  h3 <- h4,h1  h4 <- h1,h2; h5 is in the region but never
+ * enrolled (no AK: PENDING, outside the ring).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <openssl/evp.h>
+
+#include "common/util.h"
+#include "common/wire.h"
+#include "tcb/service.h"
+#include "tcb/store.h"
+#include "tcb/tcbd_conf.h"
+#include "tests/fake_quote.h"
+
+#define NHOSTS	4
+
+enum behaviour { GOOD, TAMPERED, UNREACHABLE_HOST, ROGUE };
+
+struct fx {
+	char			 dir[64];
+	struct tcbd_conf	 conf;
+	struct svc		*s;
+	struct svc_hooks	 hooks;
+	int64_t			 now;
+	EVP_PKEY		*key[NHOSTS + 1];	/* [i] for hI */
+	EVP_PKEY		*rogue;
+	enum behaviour		 how[NHOSTS + 1];
+	uint64_t		 clock[NHOSTS + 1];
+	uint64_t		 seq;
+	int			 direct_calls;
+};
+
+static const uint8_t zero32[32];
+
+/* 1 if s occurs in p[0..n) (memmem is not C11/POSIX). */
+static int
+has(const uint8_t *p, size_t n, const char *s)
+{
+	size_t k = strlen(s), i;
+
+	for (i = 0; i + k <= n; i++)
+		if (memcmp(p + i, s, k) == 0)
+			return 1;
+	return 0;
+}
+
+static int64_t
+fake_now(void *arg)
+{
+	return ((struct fx *)arg)->now;
+}
+
+static int
+host_index(const char *h)
+{
+	return h[0] == 'h' && h[1] >= '1' && h[1] <= '0' + NHOSTS &&
+	    h[2] == '\0' ? h[1] - '0' : -1;
+}
+
+/* The scripted direct-attestation transport. */
+static int
+fake_challenge(void *arg, const char *host, const uint8_t nonce[32],
+    const char *pcr_sel, uint32_t flags, uint8_t **evidence, size_t *len,
+    struct vouch_err *e)
+{
+	struct fx *f = arg;
+	int i = host_index(host);
+	uint8_t bad[32];
+
+	(void)flags;
+	f->direct_calls++;
+	assert_string_equal(pcr_sel, "sha256:0");
+	if (i < 0 || f->how[i] == UNREACHABLE_HOST)
+		return vouch_err_set(e, VOUCH_E_IO, "connection refused");
+	memset(bad, 0x11, sizeof(bad));
+	*evidence = (uint8_t *)fq_evidence(f->how[i] == ROGUE ? f->rogue :
+	    f->key[i], nonce, f->how[i] == TAMPERED ? bad : zero32,
+	    ++f->clock[i], 1, len);
+	return *evidence != NULL ? 0 : vouch_err_set(e, VOUCH_E_INTERNAL, "x");
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static int
+fx_start(struct fx *f)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+
+	if (svc_new(&f->conf, &f->hooks, &f->s, &e) < 0) {
+		fprintf(stderr, "svc_new: %s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct store *st;
+	char path[128], text[2048];
+	int i;
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_service.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(path, sizeof(path), "%s/region.cfg", f->dir);
+	write_file(path, "region = { name = \"lab-unit\";\n"
+	    " tcbd = { name = \"tcbd\"; addr = \"127.0.0.1\"; port = 1; };\n"
+	    " hosts = ( { name = \"h1\"; addr = \"127.0.0.1\"; port = 11; },\n"
+	    "  { name = \"h2\"; addr = \"127.0.0.1\"; port = 12; },\n"
+	    "  { name = \"h3\"; addr = \"127.0.0.1\"; port = 13; },\n"
+	    "  { name = \"h4\"; addr = \"127.0.0.1\"; port = 14; },\n"
+	    "  { name = \"h5\"; addr = \"127.0.0.1\"; port = 15; } ); };\n");
+	snprintf(path, sizeof(path), "%s/policy.cfg", f->dir);
+	write_file(path, FQ_POLICY);
+	snprintf(path, sizeof(path), "%s/hook.sh", f->dir);
+	snprintf(text, sizeof(text), "#!/bin/sh\necho \"$1|$2\" >>%s/hook.out\n",
+	    f->dir);
+	write_file(path, text);
+	chmod(path, 0755);
+	snprintf(text, sizeof(text),
+	    "name = \"tcbd\"; region = \"region.cfg\"; policy = \"policy.cfg\";\n"
+	    "store = \"sqlite:ivt.db\";\n"
+	    "tls = { cert = \"none.pem\"; key = \"none.key\"; ca = \"ca.pem\"; };\n"
+	    "interval = 1; freshness = 5; on_untrusted = \"hook.sh\";\n"
+	    "lab = { allow_faults = true; };\n");
+	snprintf(path, sizeof(path), "%s/tcbd.cfg", f->dir);
+	if (tcbd_conf_load_string(path, text, &f->conf, &e) < 0)
+		fail_msg("%s", e.msg);
+	f->now = 1700000000000LL;
+	assert_int_equal(store_open(f->conf.store, &st, &e), 0);
+	for (i = 1; i <= NHOSTS; i++) {
+		char h[8];
+
+		snprintf(h, sizeof(h), "h%d", i);
+		assert_non_null(f->key[i] = fq_key());
+		assert_int_equal(fq_enrol(st, h, f->key[i], f->now), 0);
+	}
+	store_free(st);
+	assert_non_null(f->rogue = fq_key());
+	f->hooks.now_ms = fake_now;
+	f->hooks.challenge = fake_challenge;
+	f->hooks.arg = f;
+	f->seq = 1;
+	assert_int_equal(fx_start(f), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+	int i;
+
+	svc_free(f->s);
+	for (i = 0; i <= NHOSTS; i++)
+		EVP_PKEY_free(f->key[i]);
+	EVP_PKEY_free(f->rogue);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* ---- frames ---- */
+
+static struct wire_msg *
+finish(struct wire_enc *w)
+{
+	const uint8_t *fr;
+	size_t len;
+	uint8_t *copy;
+	struct wire_msg *m;
+
+	assert_int_equal(wire_enc_finish(w, &fr, &len, NULL), 0);
+	copy = malloc(len);
+	memcpy(copy, fr, len);
+	assert_int_equal(wire_decode_owned(copy, len, &m, NULL, NULL), 0);
+	wire_enc_free(w);
+	return m;
+}
+
+static struct wire_msg *
+hello(const char *host, uint8_t role)
+{
+	struct wire_enc *w;
+
+	assert_int_equal(wire_enc_new(WIRE_T_HELLO, &w, NULL), 0);
+	assert_int_equal(wire_put_str(w, WIRE_F_HOST, host, NULL), 0);
+	assert_int_equal(wire_put_u8(w, WIRE_F_ROLE, role, NULL), 0);
+	assert_int_equal(wire_put_u32(w, WIRE_F_VERSION_MIN, 1, NULL), 0);
+	assert_int_equal(wire_put_u32(w, WIRE_F_VERSION_MAX, 1, NULL), 0);
+	return finish(w);
+}
+
+static struct wire_msg *
+verdict(const char *subject, const char *verifier, uint8_t result,
+    const char *ev, size_t evlen, int has_epoch, uint64_t epoch, uint64_t seq,
+    const char *reason)
+{
+	struct wire_enc *w;
+
+	assert_int_equal(wire_enc_new(WIRE_T_VERDICT, &w, NULL), 0);
+	assert_int_equal(wire_put_str(w, WIRE_F_SUBJECT, subject, NULL), 0);
+	assert_int_equal(wire_put_str(w, WIRE_F_VERIFIER, verifier, NULL), 0);
+	assert_int_equal(wire_put_u64(w, WIRE_F_TIME, 1, NULL), 0);
+	assert_int_equal(wire_put_u8(w, WIRE_F_RESULT, result, NULL), 0);
+	assert_int_equal(wire_put_u64(w, WIRE_F_SEQ, seq, NULL), 0);
+	if (reason != NULL)
+		assert_int_equal(wire_put_str(w, WIRE_F_REASON, reason, NULL), 0);
+	if (ev != NULL)
+		assert_int_equal(wire_put_bytes(w, WIRE_F_EVIDENCE, ev, evlen,
+		    NULL), 0);
+	if (has_epoch)
+		assert_int_equal(wire_put_u64(w, WIRE_F_EPOCH, epoch, NULL), 0);
+	return finish(w);
+}
+
+static struct wire_msg *
+status_req(const char *json)
+{
+	struct wire_enc *w;
+
+	assert_int_equal(wire_enc_new(WIRE_T_STATUS_REQUEST, &w, NULL), 0);
+	assert_int_equal(wire_put_str(w, WIRE_F_JSON, json, NULL), 0);
+	return finish(w);
+}
+
+/* Type of reply frame i (decoded); *m gets it if m != NULL. */
+static uint16_t
+reply_type(const struct svc_reply *r, size_t i, struct wire_msg **m)
+{
+	struct wire_msg *x;
+	uint16_t t;
+
+	assert_true(i < r->n);
+	assert_int_equal(wire_decode(r->frame[i], r->len[i], &x, NULL, NULL), 0);
+	t = wire_msg_type(x);
+	if (m != NULL)
+		*m = x;
+	else
+		wire_msg_free(x);
+	return t;
+}
+
+/* Feed one message to c (taking it), replies into out (reset first). */
+static void
+feed(struct svc_conv *c, struct wire_msg *m, struct svc_reply *out)
+{
+	svc_reply_reset(out);
+	svc_conv_input(c, &m, 1, out);
+	wire_msg_free(m);
+}
+
+/* A conversation of peer after a good HELLO. */
+static struct svc_conv *
+open_as(struct fx *f, const char *peer, uint8_t role)
+{
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c;
+
+	assert_int_equal(svc_conv_new(f->s, SVC_TLS, peer, &c, NULL), 0);
+	feed(c, hello(peer, role), &out);
+	assert_int_equal(out.n, 1);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_HELLO);
+	assert_false(out.close);
+	svc_reply_free(&out);
+	return c;
+}
+
+/* Evidence for (subject) as challenged by verifier in the current epoch. */
+static char *
+good_evidence(struct fx *f, const char *verifier, const char *subject,
+    EVP_PKEY *key, const uint8_t *pcr0, uint64_t *epoch, size_t *len)
+{
+	uint8_t rnd[32], nonce[32];
+	int i = host_index(subject);
+
+	svc_epoch(f->s, epoch, rnd);
+	svc_nonce_derive(rnd, *epoch, verifier, subject, nonce);
+	return fq_evidence(key != NULL ? key : f->key[i], nonce,
+	    pcr0 != NULL ? pcr0 : zero32, ++f->clock[i], 1, len);
+}
+
+/* One verdict from verifier on subject; returns the reply's first type. */
+static uint16_t
+send_verdict(struct fx *f, const char *verifier, const char *subject,
+    uint8_t result, EVP_PKEY *key, const uint8_t *pcr0, char *msg, size_t cap)
+{
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c = open_as(f, verifier, WIRE_ROLE_VOUCHD);
+	struct wire_msg *r;
+	uint64_t epoch;
+	size_t len = 0;
+	char *ev = NULL;
+	uint16_t t;
+
+	/* The IVT keeps one verdict per verifier and RC-TCB millisecond. */
+	f->now += 10;
+	if (result != WIRE_RESULT_ERROR)
+		ev = good_evidence(f, verifier, subject, key, pcr0, &epoch, &len);
+	else
+		svc_epoch(f->s, &epoch, (uint8_t[32]){ 0 });
+	feed(c, verdict(subject, verifier, result, ev, len, 1, epoch, f->seq++,
+	    result == WIRE_RESULT_PASS ? NULL : "unit test says so"), &out);
+	t = reply_type(&out, 0, &r);
+	if (msg != NULL && t == WIRE_T_ERROR)
+		assert_int_equal(wire_get_str(r, WIRE_F_MESSAGE, msg, cap, NULL), 0);
+	wire_msg_free(r);
+	svc_reply_free(&out);
+	svc_conv_free(c);
+	free(ev);
+	return t;
+}
+
+/* A field of host h from the admin "host" command. */
+static json_object *
+host_json(struct fx *f, const char *h)
+{
+	char req[64], *reply = NULL;
+	json_object *o, *x;
+
+	snprintf(req, sizeof(req), "{\"cmd\":\"host\",\"name\":\"%s\"}", h);
+	assert_int_equal(svc_admin(f->s, req, strlen(req), &reply, NULL), 0);
+	o = json_tokener_parse(reply);
+	free(reply);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "host", &x));
+	json_object_get(x);
+	json_object_put(o);
+	return x;
+}
+
+static const char *
+state_of(struct fx *f, const char *h, char *buf, size_t cap)
+{
+	json_object *x = host_json(f, h), *v;
+
+	assert_true(json_object_object_get_ex(x, "state", &v));
+	snprintf(buf, cap, "%s", json_object_get_string(v));
+	json_object_put(x);
+	return buf;
+}
+
+static int64_t
+host_int(struct fx *f, const char *h, const char *key)
+{
+	json_object *x = host_json(f, h), *v;
+	int64_t r;
+
+	assert_true(json_object_object_get_ex(x, key, &v));
+	r = json_object_get_int64(v);
+	json_object_put(x);
+	return r;
+}
+
+/* Both neighbours of every host PASS: everyone TRUSTED. */
+static void
+all_pass(struct fx *f)
+{
+	static const char *const pairs[][2] = {
+	    { "h2", "h1" }, { "h3", "h1" }, { "h3", "h2" }, { "h4", "h2" },
+	    { "h4", "h3" }, { "h1", "h3" }, { "h1", "h4" }, { "h2", "h4" } };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(pairs); i++)
+		assert_int_equal(send_verdict(f, pairs[i][0], pairs[i][1],
+		    WIRE_RESULT_PASS, NULL, NULL, NULL, 0), WIRE_T_ACK);
+}
+
+/* ---- tests ---- */
+
+static void
+test_nonce_vector(void **state)
+{
+	uint8_t rnd[32], got[32], want[32], buf[128];
+	size_t n = 0;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 32; i++)
+		rnd[i] = (uint8_t)i;
+	memcpy(buf, "vouch-challenge-v1", 18);
+	n = 18;
+	memcpy(buf + n, rnd, 32);
+	n += 32;
+	for (i = 0; i < 8; i++)
+		buf[n++] = (uint8_t)(0x0102030405060708ULL >> (56 - 8 * i));
+	memcpy(buf + n, "alpha", 5);
+	n += 5;
+	buf[n++] = 0;
+	memcpy(buf + n, "bravo", 5);
+	n += 5;
+	assert_int_equal(EVP_Digest(buf, n, want, NULL, EVP_sha256(), NULL), 1);
+	svc_nonce_derive(rnd, 0x0102030405060708ULL, "alpha", "bravo", got);
+	assert_memory_equal(got, want, 32);
+	svc_nonce_derive(rnd, 0x0102030405060708ULL, "bravo", "alpha", got);
+	assert_memory_not_equal(got, want, 32);
+}
+
+static void
+test_hello_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c;
+
+	/* HELLO.HOST must be the certificate's name */
+	assert_int_equal(svc_conv_new(f->s, SVC_TLS, "h1", &c, NULL), 0);
+	feed(c, hello("h2", WIRE_ROLE_VOUCHD), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	assert_true(out.close);
+	svc_conv_free(c);
+	/* not a host of the region */
+	assert_int_equal(svc_conv_new(f->s, SVC_TLS, "h9", &c, NULL), 0);
+	feed(c, hello("h9", WIRE_ROLE_VOUCHD), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	svc_conv_free(c);
+	/* a host is no admin */
+	assert_int_equal(svc_conv_new(f->s, SVC_TLS, "h1", &c, NULL), 0);
+	feed(c, hello("h1", WIRE_ROLE_CTL), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	svc_conv_free(c);
+	/* anything before HELLO */
+	assert_int_equal(svc_conv_new(f->s, SVC_TLS, "h1", &c, NULL), 0);
+	feed(c, status_req("{\"cmd\":\"status\"}"), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	assert_true(out.close);
+	svc_conv_free(c);
+	/* a frame the daemon could not decode */
+	assert_int_equal(svc_conv_new(f->s, SVC_TLS, "h1", &c, NULL), 0);
+	svc_reply_reset(&out);
+	svc_conv_reject(c, WIRE_R_OVERSIZE, NULL, &out);
+	{
+		struct wire_msg *m;
+		uint32_t code;
+
+		assert_int_equal(reply_type(&out, 0, &m), WIRE_T_ERROR);
+		assert_int_equal(wire_get_u32(m, WIRE_F_CODE, &code, NULL), 0);
+		assert_int_equal(code, WIRE_ERR_REASON_BASE + WIRE_R_OVERSIZE);
+		wire_msg_free(m);
+	}
+	assert_true(out.close);
+	svc_conv_free(c);
+	svc_reply_free(&out);
+}
+
+static void
+test_epoch_on_silence(void **state)
+{
+	struct fx *f = *state;
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	struct wire_msg *m;
+	uint64_t e1, e2, got;
+	uint8_t rnd[32];
+	const uint8_t *p;
+	size_t n;
+	char nb[2][16];
+
+	assert_true(svc_conv_at_choice(c));
+	svc_epoch(f->s, &e1, rnd);
+	svc_conv_idle(c, &out);
+	assert_int_equal(reply_type(&out, 0, &m), WIRE_T_EPOCH);
+	assert_true(out.close);
+	assert_int_equal(wire_get_u64(m, WIRE_F_EPOCH, &got, NULL), 0);
+	assert_int_equal(got, e1);
+	assert_int_equal(wire_get_bytes(m, WIRE_F_EPOCH_RANDOM, &p, &n, NULL), 0);
+	assert_memory_equal(p, rnd, 32);
+	/* h2 challenges the hosts it verifies: h1 and h4 */
+	assert_int_equal(wire_count(m, WIRE_F_NEIGHBOUR), 2);
+	assert_int_equal(wire_get_str_at(m, WIRE_F_NEIGHBOUR, 0, nb[0], 16,
+	    NULL), 0);
+	assert_int_equal(wire_get_str_at(m, WIRE_F_NEIGHBOUR, 1, nb[1], 16,
+	    NULL), 0);
+	assert_string_equal(nb[0], "h1");
+	assert_string_equal(nb[1], "h4");
+	wire_msg_free(m);
+	svc_conv_free(c);
+	svc_reply_free(&out);
+
+	/* a new epoch every interval, with a new random */
+	f->now += 1000;
+	assert_int_equal(svc_tick(f->s, NULL), 0);
+	svc_epoch(f->s, &e2, (uint8_t[32]){ 0 });
+	assert_int_equal(e2, e1 + 1);
+	/* the number survives a restart; the random does not */
+	svc_free(f->s);
+	assert_int_equal(fx_start(f), 0);
+	svc_epoch(f->s, &e1, rnd);
+	assert_true(e1 > e2);
+}
+
+static void
+test_quorum_to_trusted(void **state)
+{
+	struct fx *f = *state;
+	char st[32];
+
+	assert_string_equal(state_of(f, "h1", st, sizeof(st)), "PENDING");
+	assert_int_equal(send_verdict(f, "h2", "h1", WIRE_RESULT_PASS, NULL,
+	    NULL, NULL, 0), WIRE_T_ACK);
+	assert_string_equal(state_of(f, "h1", st, sizeof(st)), "PENDING");
+	assert_int_equal(send_verdict(f, "h3", "h1", WIRE_RESULT_PASS, NULL,
+	    NULL, NULL, 0), WIRE_T_ACK);
+	assert_string_equal(state_of(f, "h1", st, sizeof(st)), "TRUSTED");
+	/* a verifier that is not assigned is refused */
+	assert_int_equal(send_verdict(f, "h4", "h1", WIRE_RESULT_PASS, NULL,
+	    NULL, NULL, 0), WIRE_T_ERROR);
+	/* freshness: without new PASSes h1 leaves TRUSTED */
+	f->now += 6000;
+	assert_int_equal(svc_tick(f->s, NULL), 0);
+	assert_string_equal(state_of(f, "h1", st, sizeof(st)), "PENDING");
+}
+
+static void
+test_pipelined_batch_acks_in_order(void **state)
+{
+	struct fx *f = *state;
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c = open_as(f, "h3", WIRE_ROLE_VOUCHD);
+	struct wire_msg *m[3], *r;
+	char *ev1, *ev2;
+	size_t l1, l2, i;
+	uint64_t epoch, seq;
+
+	ev1 = good_evidence(f, "h3", "h1", NULL, NULL, &epoch, &l1);
+	ev2 = good_evidence(f, "h3", "h2", NULL, NULL, &epoch, &l2);
+	m[0] = verdict("h1", "h3", WIRE_RESULT_PASS, ev1, l1, 1, epoch, 10, NULL);
+	m[1] = verdict("h2", "h3", WIRE_RESULT_PASS, ev2, l2, 1, epoch, 11, NULL);
+	/* SEQ must increase strictly: the third is refused */
+	m[2] = verdict("h2", "h3", WIRE_RESULT_PASS, ev2, l2, 1, epoch, 11, NULL);
+	svc_conv_input(c, m, 3, &out);
+	assert_int_equal(out.n, 3);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(reply_type(&out, i, &r), WIRE_T_ACK);
+		assert_int_equal(wire_get_u64(r, WIRE_F_SEQ, &seq, NULL), 0);
+		assert_int_equal(seq, 10 + i);
+		wire_msg_free(r);
+	}
+	assert_int_equal(reply_type(&out, 2, NULL), WIRE_T_ERROR);
+	assert_true(out.close);
+	assert_int_equal(host_int(f, "h1", "passes"), 1);
+	assert_int_equal(host_int(f, "h2", "passes"), 1);
+	for (i = 0; i < 3; i++)
+		wire_msg_free(m[i]);
+	free(ev1);
+	free(ev2);
+	svc_reply_free(&out);
+	svc_conv_free(c);
+}
+
+static void
+test_replay_stale_and_duplicate(void **state)
+{
+	struct fx *f = *state;
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c;
+	struct wire_msg *r;
+	char *ev, msg[1100];
+	size_t len;
+	uint64_t epoch;
+
+	ev = good_evidence(f, "h2", "h1", NULL, NULL, &epoch, &len);
+	c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	feed(c, verdict("h1", "h2", WIRE_RESULT_PASS, ev, len, 1, epoch, 5,
+	    NULL), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ACK);
+	svc_conv_free(c);
+	assert_int_equal(host_int(f, "h1", "passes"), 1);
+	/* re-sent on a new connection with another SEQ: duplicate, ACKed */
+	f->now += 10;
+	c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	feed(c, verdict("h1", "h2", WIRE_RESULT_PASS, ev, len, 1, epoch, 6,
+	    NULL), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ACK);
+	svc_conv_free(c);
+	assert_int_equal(host_int(f, "h1", "passes"), 1);
+	/* two epochs later the recording is stale: refused */
+	assert_int_equal(svc_epoch_advance(f->s, NULL), 0);
+	assert_int_equal(svc_epoch_advance(f->s, NULL), 0);
+	c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	feed(c, verdict("h1", "h2", WIRE_RESULT_PASS, ev, len, 1, epoch, 7,
+	    NULL), &out);
+	assert_int_equal(reply_type(&out, 0, &r), WIRE_T_ERROR);
+	assert_int_equal(wire_get_str(r, WIRE_F_MESSAGE, msg, sizeof(msg),
+	    NULL), 0);
+	assert_non_null(strstr(msg, "stale"));
+	wire_msg_free(r);
+	svc_conv_free(c);
+	/* the recorded evidence in a current VERDICT: its nonce is old */
+	svc_epoch(f->s, &epoch, (uint8_t[32]){ 0 });
+	c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	feed(c, verdict("h1", "h2", WIRE_RESULT_PASS, ev, len, 1, epoch, 8,
+	    NULL), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ACK);
+	svc_conv_free(c);
+	assert_int_equal(host_int(f, "h1", "passes"), 1);
+	assert_int_equal(host_int(f, "h1", "fails"), 1);
+	assert_string_equal(state_of(f, "h1", msg, sizeof(msg)), "SUSPECT");
+	free(ev);
+	svc_reply_free(&out);
+}
+
+static void
+test_unenrolled_ak_and_direct_clears(void **state)
+{
+	struct fx *f = *state;
+	char st[32], *reply = NULL;
+	const char *req = "{\"cmd\":\"host\",\"name\":\"h1\"}";
+
+	all_pass(f);
+	assert_string_equal(state_of(f, "h1", st, sizeof(st)), "TRUSTED");
+	/* h2 forwards evidence signed by an AK nobody enrolled */
+	assert_int_equal(send_verdict(f, "h2", "h1", WIRE_RESULT_PASS, f->rogue,
+	    NULL, NULL, 0), WIRE_T_ACK);
+	assert_string_equal(state_of(f, "h1", st, sizeof(st)), "SUSPECT");
+	assert_int_equal(svc_admin(f->s, req, strlen(req), &reply, NULL), 0);
+	assert_non_null(strstr(reply, "\"reverified\":\"FAIL\""));
+	assert_non_null(strstr(reply, "signature"));
+	free(reply);
+	/* the RC-TCB attests h1 itself: PASS, the accuser is disproved */
+	assert_int_equal(svc_direct_run_pending(f->s), 1);
+	assert_int_equal(f->direct_calls, 1);
+	assert_string_equal(state_of(f, "h1", st, sizeof(st)), "TRUSTED");
+	assert_int_equal(host_int(f, "h2", "disproved"), 1);
+}
+
+static void
+test_liar_cannot_evict_nor_shield(void **state)
+{
+	struct fx *f = *state;
+	char st[32];
+	int i;
+
+	all_pass(f);
+	/* a FAIL without evidence from h2, every interval: never UNTRUSTED */
+	for (i = 0; i < 3; i++) {
+		f->now += 100;
+		assert_int_equal(send_verdict(f, "h2", "h1", WIRE_RESULT_FAIL,
+		    NULL, NULL, NULL, 0), WIRE_T_ACK);
+		assert_string_equal(state_of(f, "h1", st, sizeof(st)), "SUSPECT");
+		assert_int_equal(svc_direct_run_pending(f->s), 1);
+		assert_string_equal(state_of(f, "h1", st, sizeof(st)), "TRUSTED");
+	}
+	assert_int_equal(host_int(f, "h2", "disproved"), 3);
+	/* a PASS forwarded for a tampered host fails re-verification */
+	f->how[3] = TAMPERED;
+	{
+		uint8_t bad[32];
+
+		memset(bad, 0x11, sizeof(bad));
+		assert_int_equal(send_verdict(f, "h4", "h3", WIRE_RESULT_PASS,
+		    NULL, bad, NULL, 0), WIRE_T_ACK);
+	}
+	assert_string_equal(state_of(f, "h3", st, sizeof(st)), "SUSPECT");
+	assert_int_equal(svc_direct_run_pending(f->s), 1);
+	assert_string_equal(state_of(f, "h3", st, sizeof(st)), "UNTRUSTED");
+}
+
+static void
+test_untrusted_runs_hook(void **state)
+{
+	struct fx *f = *state;
+	char st[32], path[128], *buf = NULL;
+	size_t len = 0;
+	int i;
+
+	all_pass(f);
+	f->how[2] = TAMPERED;
+	assert_int_equal(send_verdict(f, "h3", "h2", WIRE_RESULT_FAIL, NULL,
+	    NULL, NULL, 0), WIRE_T_ACK);
+	assert_int_equal(svc_direct_run_pending(f->s), 1);
+	assert_string_equal(state_of(f, "h2", st, sizeof(st)), "UNTRUSTED");
+	/* hook: argv = host, reason (no shell); reaped by svc_tick */
+	snprintf(path, sizeof(path), "%s/hook.out", f->dir);
+	for (i = 0; i < 200 && access(path, R_OK) != 0; i++)
+		usleep(10000);
+	usleep(50000);
+	assert_int_equal(svc_tick(f->s, NULL), 0);
+	assert_int_equal(file_read(path, 4096, (uint8_t **)&buf, &len, NULL), 0);
+	{
+		int ok = strstr(buf, "h2|") == buf &&
+		    strstr(buf, "refvals:") != NULL;
+		char copy[256];
+
+		snprintf(copy, sizeof(copy), "%s", buf);
+		free(buf);
+		if (!ok)
+			fail_msg("hook got: %s", copy);
+	}
+	/* an UNTRUSTED host's verdicts are refused */
+	assert_int_equal(send_verdict(f, "h3", "h2", WIRE_RESULT_PASS, NULL,
+	    NULL, NULL, 0), WIRE_T_ERROR);
+}
+
+static void
+test_unreachable_is_not_untrusted(void **state)
+{
+	struct fx *f = *state;
+	char st[32];
+
+	all_pass(f);
+	f->how[4] = UNREACHABLE_HOST;
+	assert_int_equal(send_verdict(f, "h1", "h4", WIRE_RESULT_FAIL, NULL,
+	    NULL, NULL, 0), WIRE_T_ACK);
+	assert_int_equal(svc_direct_run_pending(f->s), 1);
+	assert_string_equal(state_of(f, "h4", st, sizeof(st)), "UNREACHABLE");
+	/* retried every interval until the host answers */
+	f->now += 1000;
+	assert_int_equal(svc_tick(f->s, NULL), 0);
+	f->how[4] = GOOD;
+	assert_int_equal(svc_direct_run_pending(f->s), 1);
+	assert_string_equal(state_of(f, "h4", st, sizeof(st)), "TRUSTED");
+	/* a neighbour's ERROR verdict never makes a host UNTRUSTED */
+	assert_int_equal(send_verdict(f, "h1", "h4", WIRE_RESULT_ERROR, NULL,
+	    NULL, NULL, 0), WIRE_T_ACK);
+	assert_string_not_equal(state_of(f, "h4", st, sizeof(st)), "UNTRUSTED");
+}
+
+static void
+test_protocol_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c;
+	uint64_t epoch;
+
+	svc_epoch(f->s, &epoch, (uint8_t[32]){ 0 });
+	/* PASS without evidence */
+	c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	feed(c, verdict("h1", "h2", WIRE_RESULT_PASS, NULL, 0, 1, epoch, 1,
+	    NULL), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	svc_conv_free(c);
+	/* VERIFIER is not the certificate's name */
+	c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	feed(c, verdict("h1", "h3", WIRE_RESULT_ERROR, NULL, 0, 1, epoch, 1,
+	    NULL), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	svc_conv_free(c);
+	/* a verdict on a host outside the region */
+	c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	feed(c, verdict("h9", "h2", WIRE_RESULT_ERROR, NULL, 0, 1, epoch, 1,
+	    NULL), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	svc_conv_free(c);
+	/* an enrolment whose AK does not parse */
+	c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	{
+		struct wire_enc *w;
+		uint8_t junk[40];
+
+		memset(junk, 0x5a, sizeof(junk));
+		assert_int_equal(wire_enc_new(WIRE_T_ENROL_REQUEST, &w, NULL), 0);
+		assert_int_equal(wire_put_bytes(w, WIRE_F_EK_PUB, junk, 40,
+		    NULL), 0);
+		assert_int_equal(wire_put_bytes(w, WIRE_F_AK_PUB, junk, 40,
+		    NULL), 0);
+		assert_int_equal(wire_put_bytes(w, WIRE_F_AK_NAME, junk, 34,
+		    NULL), 0);
+		feed(c, finish(w), &out);
+	}
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	assert_true(out.close);
+	svc_conv_free(c);
+	svc_reply_free(&out);
+}
+
+static void
+test_unenrolled_subject_refused(void **state)
+{
+	struct fx *f = *state;
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	struct wire_msg *r;
+	uint8_t rnd[32], nonce[32];
+	uint64_t epoch;
+	size_t len;
+	char *ev, msg[1100], st[32];
+
+	/* evidence "of h5" signed by a key no enrolment ever bound */
+	svc_epoch(f->s, &epoch, rnd);
+	svc_nonce_derive(rnd, epoch, "h2", "h5", nonce);
+	ev = fq_evidence(f->rogue, nonce, zero32, 1, 1, &len);
+	assert_non_null(ev);
+	feed(c, verdict("h5", "h2", WIRE_RESULT_PASS, ev, len, 1, epoch, 1,
+	    NULL), &out);
+	assert_int_equal(reply_type(&out, 0, &r), WIRE_T_ERROR);
+	assert_int_equal(wire_get_str(r, WIRE_F_MESSAGE, msg, sizeof(msg),
+	    NULL), 0);
+	assert_non_null(strstr(msg, "no enrolled AK"));
+	assert_true(out.close);
+	assert_string_equal(state_of(f, "h5", st, sizeof(st)), "PENDING");
+	wire_msg_free(r);
+	free(ev);
+	svc_reply_free(&out);
+	svc_conv_free(c);
+}
+
+static void
+test_admin_commands(void **state)
+{
+	struct fx *f = *state;
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c;
+	struct wire_msg *m;
+	const uint8_t *p;
+	size_t n;
+	char *reply = NULL;
+	static const char *const ok[] = {
+	    "{\"cmd\":\"status\"}", "{\"cmd\":\"hosts\"}", "{\"cmd\":\"ivt\"}",
+	    "{\"cmd\":\"rank\",\"vcpus\":1,\"mib\":1,\"max\":3}",
+	    "{\"cmd\":\"events\",\"after\":0,\"max\":5}",
+	    "{\"cmd\":\"ak\",\"host\":\"h1\"}", "{\"cmd\":\"epoch-advance\"}" };
+	static const char *const bad[] = {
+	    "", "[]", "{\"cmd\":7}", "{\"cmd\":\"nope\"}",
+	    "{\"cmd\":\"host\",\"name\":\"h9\"}", "{\"cmd\":\"rank\",\"max\":0}",
+	    "{\"cmd\":\"status\"} trailing" };
+	size_t i;
+
+	all_pass(f);
+	for (i = 0; i < ARRAY_SIZE(ok); i++) {
+		assert_int_equal(svc_admin(f->s, ok[i], strlen(ok[i]), &reply,
+		    NULL), 0);
+		free(reply);
+	}
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_true(svc_admin(f->s, bad[i], strlen(bad[i]), &reply,
+		    NULL) < 0);
+	/* rank: every host TRUSTED, no capacity asked for */
+	assert_int_equal(svc_admin(f->s, "{\"cmd\":\"rank\"}", 14, &reply,
+	    NULL), 0);
+	assert_non_null(strstr(reply, "\"score\""));
+	free(reply);
+	/* over the local socket: HELLO, then requests, repeatable */
+	assert_int_equal(svc_conv_new(f->s, SVC_LOCAL, NULL, &c, NULL), 0);
+	feed(c, hello("vouchctl", WIRE_ROLE_CTL), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_HELLO);
+	for (i = 0; i < 2; i++) {
+		feed(c, status_req("{\"cmd\":\"status\"}"), &out);
+		assert_int_equal(reply_type(&out, 0, &m), WIRE_T_STATUS_REPLY);
+		assert_int_equal(wire_get_bytes(m, WIRE_F_JSON, &p, &n, NULL), 0);
+		assert_true(has(p, n, "\"TRUSTED\":4"));
+		wire_msg_free(m);
+		assert_false(out.close);
+	}
+	svc_conv_free(c);
+	/* a host may ask for AKs only */
+	c = open_as(f, "h1", WIRE_ROLE_VOUCHD);
+	feed(c, status_req("{\"cmd\":\"ak\",\"host\":\"h2\"}"), &out);
+	assert_int_equal(reply_type(&out, 0, &m), WIRE_T_STATUS_REPLY);
+	assert_int_equal(wire_get_bytes(m, WIRE_F_JSON, &p, &n, NULL), 0);
+	assert_true(has(p, n, "BEGIN PUBLIC KEY"));
+	wire_msg_free(m);
+	svc_conv_free(c);
+	c = open_as(f, "h1", WIRE_ROLE_VOUCHD);
+	feed(c, status_req("{\"cmd\":\"ivt\"}"), &out);
+	assert_int_equal(reply_type(&out, 0, &m), WIRE_T_STATUS_REPLY);
+	assert_int_equal(wire_get_bytes(m, WIRE_F_JSON, &p, &n, NULL), 0);
+	assert_true(has(p, n, "\"error\""));
+	wire_msg_free(m);
+	svc_conv_free(c);
+	svc_reply_free(&out);
+}
+
+static void
+test_restart_keeps_everything(void **state)
+{
+	struct fx *f = *state;
+	char st[32];
+	int64_t p1;
+
+	all_pass(f);
+	p1 = host_int(f, "h1", "passes");
+	assert_true(p1 >= 2);
+	svc_free(f->s);
+	f->s = NULL;
+	assert_int_equal(fx_start(f), 0);
+	assert_int_equal(host_int(f, "h1", "passes"), p1);
+	assert_string_equal(state_of(f, "h1", st, sizeof(st)), "TRUSTED");
+	/* the AKs are still enrolled: verdicts verify after the restart */
+	assert_int_equal(send_verdict(f, "h2", "h1", WIRE_RESULT_PASS, NULL,
+	    NULL, NULL, 0), WIRE_T_ACK);
+	assert_int_equal(host_int(f, "h1", "passes"), p1 + 1);
+}
+
+static void
+test_fd_frames(void **state)
+{
+	int sv[2];
+	struct wire_enc *w;
+	struct wire_msg *m = NULL;
+	const uint8_t *fr;
+	size_t len;
+	enum wire_reason why;
+	uint8_t junk[16] = "XXXXjunkjunkjunk";
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(wire_enc_new(WIRE_T_ACK, &w, NULL), 0);
+	assert_int_equal(wire_put_u64(w, WIRE_F_SEQ, 42, NULL), 0);
+	assert_int_equal(wire_enc_finish(w, &fr, &len, NULL), 0);
+	assert_int_equal(svc_fd_send(sv[0], fr, len, 1000, NULL), 0);
+	wire_enc_free(w);
+	assert_int_equal(svc_fd_recv(sv[1], 1000, &m, &why, NULL), 0);
+	assert_int_equal(wire_msg_type(m), WIRE_T_ACK);
+	wire_msg_free(m);
+	assert_int_equal(svc_fd_send(sv[0], junk, sizeof(junk), 1000, NULL), 0);
+	assert_true(svc_fd_recv(sv[1], 1000, &m, &why, NULL) < 0);
+	assert_int_equal(why, WIRE_R_BAD_MAGIC);
+	/* nothing arrives: the deadline holds */
+	assert_true(svc_fd_recv(sv[1], 50, &m, &why, NULL) < 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void
+test_conf_errors(void **state)
+{
+	struct tcbd_conf c;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	static const char base[] = "name = \"tcbd\"; region = \"r\"; "
+	    "policy = \"p\"; store = \"s.db\"; tls = { cert = \"c\"; "
+	    "key = \"k\"; ca = \"a\"; };\n";
+	char text[512];
+
+	(void)state;
+	assert_int_equal(tcbd_conf_load_string("/etc/t.cfg", base, &c, &e), 0);
+	assert_string_equal(c.store, "/etc/s.db");
+	assert_string_equal(c.admin_socket, TCBD_DEFAULT_SOCKET);
+	assert_int_equal(c.ivt.quorum, 2);
+	snprintf(text, sizeof(text), "%scolour = 1;\n", base);
+	assert_int_equal(tcbd_conf_load_string("/etc/t.cfg", text, &c, &e),
+	    VOUCH_E_CONFIG);
+	if (strstr(e.msg, ":2: colour: unknown key") == NULL)
+		fail_msg("%s", e.msg);
+	snprintf(text, sizeof(text), "%sinterval = 10; freshness = 5;\n", base);
+	assert_int_equal(tcbd_conf_load_string("/etc/t.cfg", text, &c, &e),
+	    VOUCH_E_CONFIG);
+	snprintf(text, sizeof(text), "%squorum = 3; neighbours = 2;\n", base);
+	assert_int_equal(tcbd_conf_load_string("/etc/t.cfg", text, &c, &e),
+	    VOUCH_E_CONFIG);
+	snprintf(text, sizeof(text), "%srank = { w_fresh = 1001; };\n", base);
+	assert_int_equal(tcbd_conf_load_string("/etc/t.cfg", text, &c, &e),
+	    VOUCH_E_CONFIG);
+	snprintf(text, sizeof(text), "%sadmins = [ \"Not A Host\" ];\n", base);
+	assert_int_equal(tcbd_conf_load_string("/etc/t.cfg", text, &c, &e),
+	    VOUCH_E_CONFIG);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_nonce_vector),
+		cmocka_unit_test(test_fd_frames),
+		cmocka_unit_test(test_conf_errors),
+		cmocka_unit_test_setup_teardown(test_hello_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epoch_on_silence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quorum_to_trusted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_batch_acks_in_order,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_stale_and_duplicate,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unenrolled_ak_and_direct_clears,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_liar_cannot_evict_nor_shield,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_untrusted_runs_hook, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_unreachable_is_not_untrusted,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_protocol_refusals, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_unenrolled_subject_refused,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_keeps_everything, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
