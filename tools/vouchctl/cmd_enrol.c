@@ -303,29 +303,11 @@ out:
 int
 cmd_enrol(int argc, char **argv)
 {
-	static const struct {
-		const char	*name;
-		int		(*fn)(int, char **);
-	} subs[] = {
+	static const struct ctl_sub subs[] = {
 		{ "challenge", enrol_challenge_cmd },
 		{ "activate", enrol_activate_cmd },
 		{ "check", enrol_check_cmd },
 	};
-	size_t i;
 
-	if (argc < 2) {
-		enrol_usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		enrol_usage(stdout);
-		return 0;
-	}
-	for (i = 0; i < ARRAY_SIZE(subs); i++)
-		if (strcmp(argv[1], subs[i].name) == 0)
-			return subs[i].fn(argc - 1, argv + 1);
-	ctl_err("enrol: unknown subcommand '%s' (challenge, activate, check)",
-	    argv[1]);
-	return EXIT_USAGE;
+	return ctl_dispatch("enrol", subs, ARRAY_SIZE(subs), enrol_usage, argc, argv);
 }

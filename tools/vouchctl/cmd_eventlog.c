@@ -300,18 +300,10 @@ out:
 int
 cmd_eventlog(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		usage(stdout);
-		return EXIT_PASS;
-	}
-	if (strcmp(argv[1], "show") == 0)
-		return do_show(argc - 1, argv + 1);
-	if (strcmp(argv[1], "replay") == 0)
-		return do_replay(argc - 1, argv + 1);
-	ctl_err("eventlog: unknown subcommand '%s' (show, replay)", argv[1]);
-	return EXIT_USAGE;
+	static const struct ctl_sub subs[] = {
+		{ "show", do_show },
+		{ "replay", do_replay },
+	};
+
+	return ctl_dispatch("eventlog", subs, ARRAY_SIZE(subs), usage, argc, argv);
 }

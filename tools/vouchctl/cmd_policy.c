@@ -337,15 +337,10 @@ policy_refvals(int argc, char **argv)
 int
 cmd_policy(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "--help") == 0) {
-		policy_usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	if (strcmp(argv[1], "check") == 0)
-		return policy_check(argc - 1, argv + 1);
-	if (strcmp(argv[1], "refvals") == 0)
-		return policy_refvals(argc - 1, argv + 1);
-	ctl_err("policy: unknown subcommand '%s'", argv[1]);
-	return EXIT_USAGE;
+	static const struct ctl_sub subs[] = {
+		{ "check", policy_check },
+		{ "refvals", policy_refvals },
+	};
+
+	return ctl_dispatch("policy", subs, ARRAY_SIZE(subs), policy_usage, argc, argv);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/pki.h"
+#include "common/util.h"
 #include "tools/vouchctl/vouchctl.h"
 
 static void
@@ -155,27 +156,19 @@ host_cert(int argc, char **argv)
 int
 cmd_region(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "--help") == 0) {
-		region_usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	if (strcmp(argv[1], "init") == 0)
-		return region_init(argc - 1, argv + 1);
-	ctl_err("region: unknown subcommand '%s'", argv[1]);
-	return EXIT_USAGE;
+	static const struct ctl_sub subs[] = {
+		{ "init", region_init },
+	};
+
+	return ctl_dispatch("region", subs, ARRAY_SIZE(subs), region_usage, argc, argv);
 }
 
 int
 cmd_host(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "--help") == 0) {
-		host_usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	if (strcmp(argv[1], "cert") == 0)
-		return host_cert(argc - 1, argv + 1);
-	ctl_err("host: unknown subcommand '%s'", argv[1]);
-	return EXIT_USAGE;
+	static const struct ctl_sub subs[] = {
+		{ "cert", host_cert },
+	};
+
+	return ctl_dispatch("host", subs, ARRAY_SIZE(subs), host_usage, argc, argv);
 }

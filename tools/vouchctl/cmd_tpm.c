@@ -420,30 +420,12 @@ tpm_handles(int argc, char **argv)
 int
 cmd_tpm(int argc, char **argv)
 {
-	static const struct {
-		const char	*name;
-		int		(*fn)(int, char **);
-	} subs[] = {
+	static const struct ctl_sub subs[] = {
 		{ "init", tpm_init },
 		{ "quote", tpm_quote_cmd },
 		{ "pcrread", tpm_pcrread },
 		{ "handles", tpm_handles },
 	};
-	size_t i;
 
-	if (argc < 2) {
-		tpm_usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		tpm_usage(stdout);
-		return 0;
-	}
-	for (i = 0; i < ARRAY_SIZE(subs); i++)
-		if (strcmp(argv[1], subs[i].name) == 0)
-			return subs[i].fn(argc - 1, argv + 1);
-	ctl_err("tpm: unknown subcommand '%s' (init, quote, pcrread, handles)",
-	    argv[1]);
-	return EXIT_USAGE;
+	return ctl_dispatch("tpm", subs, ARRAY_SIZE(subs), tpm_usage, argc, argv);
 }

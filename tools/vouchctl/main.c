@@ -58,6 +58,33 @@ ctl_err(const char *fmt, ...)
 }
 
 int
+ctl_dispatch(const char *group, const struct ctl_sub *subs, size_t n,
+    void (*usage_fn)(FILE *), int argc, char **argv)
+{
+	char names[256] = "";
+	size_t i;
+
+	if (argc < 2) {
+		usage_fn(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage_fn(stdout);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(argv[1], subs[i].name) == 0)
+			return subs[i].fn(argc - 1, argv + 1);
+	for (i = 0; i < n; i++) {
+		strncat(names, i ? ", " : "", sizeof(names) - strlen(names) - 1);
+		strncat(names, subs[i].name, sizeof(names) - strlen(names) - 1);
+	}
+	ctl_err("%s: unknown subcommand '%s' (%s)", group, argv[1], names);
+	return EXIT_USAGE;
+}
+
+int
 main(int argc, char **argv)
 {
 	size_t i;
