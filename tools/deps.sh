@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential pkg-config libtss2-dev swtpm swtpm-tools tpm2-tools
 libssl-dev libconfig-dev libjson-c-dev libcmocka-dev libxen-dev libbpf-dev
 libsqlite3-dev libcurl4-openssl-dev clang-14 libfuzzer-14-dev libclang-rt-14-dev
-qemu-system-x86 ovmf busybox-static cpio xz-utils zstd iproute2 jq openssl python3"
+qemu-system-x86 ovmf busybox-static cpio xz-utils zstd iproute2 jq openssl python3 procps"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
