@@ -138,6 +138,39 @@ pragma(struct sq *q, const char *stmt, char *buf, size_t cap,
 	return 0;
 }
 
+/*
+ * Move the schema from version `from` by running ddl (which sets the new
+ * user_version), under the write lock.  The version is re-read once the
+ * lock is held: another process opening the same file may have done the
+ * step first, and then there is nothing to do.
+ */
+static int
+schema_step(struct sq *q, long from, const char *ddl, const char *what,
+    struct vouch_err *e)
+{
+	char v[32], *msg = NULL;
+	int r;
+
+	if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return dberr(q, e, what);
+	if ((r = pragma(q, "PRAGMA user_version", v, sizeof(v), e)) < 0)
+		goto rollback;
+	if (strtol(v, NULL, 10) == from &&
+	    sqlite3_exec(q->db, ddl, NULL, NULL, &msg) != SQLITE_OK) {
+		r = vouch_err_set(e, VOUCH_E_IO, "%s: %s: %s", q->path, what,
+		    msg != NULL ? msg : "?");
+		sqlite3_free(msg);
+		goto rollback;
+	}
+	if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(q, e, what);
+	return 0;
+rollback:
+	sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
 static int
 sq_open(const char *where, void **ctx, struct vouch_err *e)
 {
@@ -170,54 +203,13 @@ sq_open(const char *where, void **ctx, struct vouch_err *e)
 		goto fail;
 	ver = strtol(v, NULL, 10);
 	if (ver == 0) {
-		char *msg = NULL;
-
-		if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-		    SQLITE_OK) {
-			r = dberr(q, e, "create schema");
+		if ((r = schema_step(q, 0, schema, "create schema", e)) < 0)
 			goto fail;
-		}
-		/* Re-check under the write lock: another opener may have won. */
-		if ((r = pragma(q, "PRAGMA user_version", v, sizeof(v), e)) < 0)
-			goto fail;
-		if (strtol(v, NULL, 10) == 0 &&
-		    sqlite3_exec(q->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-			r = vouch_err_set(e, VOUCH_E_IO, "%s: create schema: %s",
-			    where, msg != NULL ? msg : "?");
-			sqlite3_free(msg);
-			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-			goto fail;
-		}
-		if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			r = dberr(q, e, "create schema");
-			goto fail;
-		}
 		ver = 1;
 	}
 	if (ver == 1) {
-		char *msg = NULL;
-
-		if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-		    SQLITE_OK) {
-			r = dberr(q, e, "upgrade schema");
+		if ((r = schema_step(q, 1, schema_v2, "upgrade schema", e)) < 0)
 			goto fail;
-		}
-		if ((r = pragma(q, "PRAGMA user_version", v, sizeof(v), e)) < 0) {
-			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-			goto fail;
-		}
-		if (strtol(v, NULL, 10) == 1 &&
-		    sqlite3_exec(q->db, schema_v2, NULL, NULL, &msg) != SQLITE_OK) {
-			r = vouch_err_set(e, VOUCH_E_IO, "%s: upgrade schema: %s",
-			    where, msg != NULL ? msg : "?");
-			sqlite3_free(msg);
-			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-			goto fail;
-		}
-		if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			r = dberr(q, e, "upgrade schema");
-			goto fail;
-		}
 	} else if (ver != STORE_SCHEMA_VERSION) {
 		r = vouch_err_set(e, VOUCH_E_UNSUPPORTED,
 		    "%s: schema version %ld, this build knows %d", where, ver,
