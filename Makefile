@@ -14,7 +14,8 @@ F	:= $(O)/fuzz
 
 CC	?= cc
 FUZZCC	?= clang-14
-PKGS	:= tss2-esys tss2-mu tss2-rc tss2-tctildr libconfig json-c libcrypto libssl sqlite3
+PKGS	:= tss2-esys tss2-mu tss2-rc tss2-tctildr libconfig json-c libcrypto libssl sqlite3 \
+	   libbpf xenforeignmemory
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -36,6 +37,7 @@ CTL_SRC  := $(sort $(wildcard tools/vouchctl/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+TTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 DAEMONS  := $(patsubst daemons/%.c,%,$(sort $(wildcard daemons/*.c)))
 
 # $(call variant,DIR,CFLAGS,LDFLAGS): objects, library and programs of one
@@ -54,6 +56,9 @@ $$(addprefix $(1)/,$$(DAEMONS)): $(1)/%: $(1)/obj/daemons/%.o $(1)/libvouch.a
 $(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libvouch.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(3) -o $$@ $$^ $$(LIBS) -lcmocka
+$(1)/tests/tools/%: $(1)/obj/tests/tools/%.o $(1)/libvouch.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(3) -o $$@ $$^ $$(LIBS)
 $(1)/bench/%: $(1)/obj/tests/bench/%.o $(1)/libvouch.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(3) -o $$@ $$^ $$(LIBS)
@@ -66,9 +71,12 @@ $(eval $(call variant,$(A),$(SAN_CFLAGS),$(SAN_LDFLAGS)))
 UNIT_BINS  = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 BENCH_BINS = $(patsubst tests/bench/%.c,%,$(BENCH_SRC))
 FUZZ_BINS  = $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ_SRC))
+TTOOL_BINS = $(patsubst tests/tools/%.c,tests/tools/%,$(TTOOL_SRC))
 
-all: $(O)/vouchctl $(DAEMONS:%=$(O)/%) $(UNIT_BINS:%=$(O)/tests/%)
-asan: $(A)/vouchctl $(DAEMONS:%=$(A)/%) $(UNIT_BINS:%=$(A)/tests/%)
+all: $(O)/vouchctl $(DAEMONS:%=$(O)/%) $(UNIT_BINS:%=$(O)/tests/%) \
+	$(TTOOL_BINS:%=$(O)/%)
+asan: $(A)/vouchctl $(DAEMONS:%=$(A)/%) $(UNIT_BINS:%=$(A)/tests/%) \
+	$(TTOOL_BINS:%=$(A)/%)
 
 # Fuzz targets: clang-14 libFuzzer + ASan/UBSan, library sources linked in
 # directly (compiled with the same instrumentation).

@@ -20,6 +20,7 @@ static const char *const err_names[] = {
 	[12] = "unsupported",
 	[13] = "already exists",
 	[14] = "invalid state",
+	[15] = "not present in guest memory",
 };
 
 const char *

@@ -32,7 +32,8 @@
 #define VOUCH_E_UNSUPPORTED	-12	/* valid but not supported */
 #define VOUCH_E_EXISTS		-13
 #define VOUCH_E_STATE		-14	/* call made in the wrong state */
-#define VOUCH_E_MAX_		-14
+#define VOUCH_E_NOTPRESENT	-15	/* guest memory not backed/mapped */
+#define VOUCH_E_MAX_		-15
 
 #define VOUCH_ERR_MSG_MAX	512
 
