@@ -128,7 +128,7 @@ hello(const char *host, uint8_t role)
 	struct wire_msg *m = NULL;
 	const uint8_t *f;
 	uint8_t *copy;
-	size_t len;
+	size_t len = 0;
 
 	check(wire_enc_new(WIRE_T_HELLO, &w, NULL) == 0 &&
 	    wire_put_str(w, WIRE_F_HOST, host, NULL) == 0 &&
