@@ -14,6 +14,8 @@ case "$B" in /*) ;; *) B="$ROOT/$B" ;; esac
 SECONDS_EACH=${BENCH_SECONDS:-3}
 W=$(mktemp -d /tmp/vouch-bench.XXXXXX)
 cleanup() {
+	"$ROOT/tools/guest/labguest.sh" stop "$W/guest" >/dev/null 2>&1 || true
+	[ -n "${GUARD_PID:-}" ] && kill "$GUARD_PID" 2>/dev/null
 	"$ROOT/tools/lab/region.sh" stop "$W/region" >/dev/null 2>&1 || true
 	"$ROOT/tools/lab/swtpm.sh" stop "$W/lab" >/dev/null 2>&1 || true
 	rm -rf "$W"
@@ -58,3 +60,29 @@ while [ "$st" != UNTRUSTED ] && [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 3000
 	    python3 -c 'import json,sys; print([h["state"] for h in json.load(sys.stdin)["hosts"] if h["name"] == "h2"][0])')
 done
 echo "tamper to UNTRUSTED: $(awk -v n=$(( ($(date +%s%N) - t0) / 1000000 )) 'BEGIN { printf "%.2f", n / 1000 }') s ($st; 4 hosts, interval 1 s)"
+
+# Introspection of a real lab guest (QEMU TCG, Debian 6.1, 128 MiB).
+"$ROOT/tools/guest/labguest.sh" start "$W/guest" --bzimage >/dev/null
+GM="qemu-file:$(cat "$W/guest/ram.path")"
+"$B/bench/bench_ids" "$GM" "$SECONDS_EACH"
+# The guest's own work with and without a guard checking every 100 ms:
+# a CPU loop inside the guest (iterations per centisecond of guest
+# uptime), measured without, with, and again without the guard.
+spin() {
+	"$ROOT/tools/guest/labguest.sh" cmd "$W/guest" spin "$1" |
+	    awk -F'[= ]' '/iterations=/ { printf "%.3f\n", $2 / $4 }'
+}
+cat >"$W/guards.cfg" <<CFG
+version = 1;
+guards = ( { target = "bench"; memory = "$GM"; period_ms = 100; } );
+CFG
+s1=$(spin 4)
+"$B/vouch-guard" --policy "$W/guards.cfg" --target bench --json-log "$W/find.jsonl" >"$W/guard.log" 2>&1 &
+GUARD_PID=$!
+sleep 1
+s2=$(spin 4)
+kill "$GUARD_PID"; wait "$GUARD_PID" 2>/dev/null || true; GUARD_PID=
+s3=$(spin 4)
+awk -v a="$s1" -v b="$s2" -v c="$s3" 'BEGIN {
+	base = (a + c) / 2
+	printf "guest slowdown with a guard every 100 ms: %.1f %% (loop rate without %.1f / with %.1f per cs)\n", (1 - b / base) * 100, base, b }'

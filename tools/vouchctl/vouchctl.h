@@ -25,6 +25,8 @@ int cmd_challenge(int argc, char **argv);
 int cmd_enrol(int argc, char **argv);
 int cmd_admin(int argc, char **argv);		/* cmd_admin.c */
 int cmd_host_admin(int argc, char **argv);	/* host show, else cmd_host */
+int cmd_guest(int argc, char **argv);		/* cmd_guard.c */
+int cmd_guard(int argc, char **argv);		/* cmd_guard.c */
 
 #include <stdio.h>
 
