@@ -22,8 +22,8 @@
 #	Run COMMAND in the guest over its command channel; prints its output,
 #	exits with its exit code (124: no answer within LABGUEST_CMD_TIMEOUT,
 #	default 30 s).  Commands: ps (ps -o pid,comm), echo WORDS, uname
-#	(uname -a), cat PATH..., spin SECONDS (busy shell loop; prints
-#	"iterations=N centiseconds=C", C measured with /proc/uptime),
+#	(uname -a), cat PATH..., spin SECONDS (busy C loop, /bin/spin; prints
+#	"iterations=N centiseconds=C", C from the guest's monotonic clock),
 #	sh SHELL-COMMAND (the rest of the line, run by the guest's sh -c).
 #	Commands run in a subshell of the guest's init: a failure or a
 #	crash leaves the channel and the ticker running.
@@ -80,7 +80,7 @@ build() {
 	[ -f "$KDIR/vmlinux" ] || die "$KDIR has no vmlinux"
 	INITRD="$CACHE/labguest-initrd.cpio.gz"
 	# Rebuilt when this script or busybox changes (the /init text lives here).
-	stamp=$(cat "$0" "$BUSYBOX" | sha256sum | cut -c1-16)
+	stamp=$(cat "$0" "$BUSYBOX" "$ROOT/tools/guest/spin.c" | sha256sum | cut -c1-16)
 	if [ -f "$INITRD" ] && [ "$(cat "$INITRD.stamp" 2>/dev/null)" = "$stamp" ]; then
 		return 0
 	fi
@@ -89,6 +89,10 @@ build() {
 	r="$tmp/rootfs"
 	mkdir -p "$r/bin" "$r/proc" "$r/sys" "$r/dev"
 	cp "$BUSYBOX" "$r/bin/busybox"
+	# The CPU loop for slowdown measurements: static C, stable under TCG
+	# (a shell loop's rate wanders by tens of percent between runs).
+	${CC:-cc} -static -O2 -o "$r/bin/spin" "$ROOT/tools/guest/spin.c" ||
+	    die "cannot build a static tools/guest/spin.c (libc6-dev)"
 	cat >"$r/init" <<'EOF'
 #!/bin/busybox sh
 # The lab guest's init (tools/guest/labguest.sh).  PID 1 ends up serving
@@ -143,7 +147,7 @@ run() {
 	echo) echo "$@" ;;
 	uname) uname -a ;;
 	cat) [ $# -gt 0 ] || { echo "usage: cat PATH" >&2; return 2; }; cat "$@" ;;
-	spin) spin "$@" ;;
+	spin) if [ -x /bin/spin ]; then /bin/spin "$@"; else spin "$@"; fi ;;
 	*) echo "unknown command: $cmd" >&2; return 127 ;;
 	esac
 }
