@@ -15,7 +15,7 @@ F	:= $(O)/fuzz
 CC	?= cc
 FUZZCC	?= clang-14
 PKGS	:= tss2-esys tss2-mu tss2-rc tss2-tctildr libconfig json-c libcrypto libssl sqlite3 \
-	   libbpf xenforeignmemory
+	   libbpf xenforeignmemory xenlight
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -67,6 +67,15 @@ endef
 
 $(eval $(call variant,$(O),$(REL_CFLAGS),))
 $(eval $(call variant,$(A),$(SAN_CFLAGS),$(SAN_LDFLAGS)))
+
+# A fully static vouch-guard for the guard VM's busybox initramfs (no
+# dynamic loader, no libraries in the guest): the release objects, the
+# archives of the libraries it needs (static link order).
+STATIC_LIBS := -lbpf -lelf -lz -lxenforeignmemory -lxentoollog -lxentoolcore \
+	   -lconfig -ljson-c -lcrypto -ldl -lm -lpthread
+$(O)/static/vouch-guard: $(O)/obj/daemons/vouch-guard.o $(O)/libvouch.a
+	@mkdir -p $(dir $@)
+	$(CC) -static -o $@ $^ $(STATIC_LIBS)
 
 UNIT_BINS  = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 BENCH_BINS = $(patsubst tests/bench/%.c,%,$(BENCH_SRC))
