@@ -102,10 +102,10 @@ deps:
 # check, bench and demo build in a sub-make: pkg-config flags are computed
 # when the Makefile is read, which on a fresh machine is before deps ran.
 check: deps
-	$(MAKE) --no-print-directory asan fuzz
+	$(MAKE) --no-print-directory asan fuzz $(O)/static/vouch-guard
 	@tests/run.sh $(A) $(F)
 
-bench-bins: all $(BENCH_BINS:%=$(O)/bench/%)
+bench-bins: all $(BENCH_BINS:%=$(O)/bench/%) $(O)/static/vouch-guard
 
 bench: deps
 	$(MAKE) --no-print-directory bench-bins

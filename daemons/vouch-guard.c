@@ -3,6 +3,7 @@
  *
  *	vouch-guard [--policy FILE] [--target NAME ... | --all] [--once]
  *	    [--json-log FILE] [--alert-cmd PROG] [--verbose]
+ *	    [--memory SPEC] [--status FILE] [--console FILE] [--detached]
  *	vouch-guard -n [-v] [--policy FILE]	check the policy [and print it]
  *
  * Threads:
@@ -29,6 +30,27 @@
  * This is the hook for forwarding to vouchd / vouch-tcbd: a later wire
  * ALERT message will carry the same JSON.
  *
+ * Guard VM control (a guard running inside a VM that sees its target
+ * through an ivshmem window, docs/guards.md "The guard as a VM"):
+ *	SIGUSR1	detach: wait for a run in progress, save the state, close
+ *		the memory (the window may then be unplugged); the guard
+ *		keeps running, reading nothing.  Event "DETACHED".
+ *	SIGUSR2	attach: rescan the PCI bus (ivshmem: specs), wait (bounded)
+ *		for the memory to appear, reopen it, rebuild the profile and
+ *		verify the running target against the baseline of the state
+ *		file (guard_open); the verification's findings are reported
+ *		as new.  Event "ATTACHED OK" or "ATTACHED FAIL <reason>".
+ *	--status FILE	rewritten (atomically) after every event and every
+ *		second: "seq N" (counts events), "event ...", "state
+ *		ATTACHED|DETACHED", a "guard" line per guard with its last
+ *		run's statistics, and "ps PID COMM" per process of the last
+ *		run's task list (comm made printable).
+ *	--console FILE	each finding again as "VOUCH-FINDING <json>", each
+ *		event as "VOUCH-GUARD <event>" (the guard VM's serial console).
+ *	--memory SPEC	replaces the memory spec of the one selected guard
+ *		(e.g. "ivshmem:", found at open time).
+ *	--detached	start detached (no window yet): attach on SIGUSR2.
+ *
  * Exit status: 0 clean stop (or policy OK), 1 runtime failure (a guard
  * cannot be opened, the findings stream cannot be written), 2 usage or
  * policy error.
@@ -39,6 +61,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +71,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "ids/guard.h"
 
 #define GUARD_REPEAT_MS		60000	/* persisting findings: re-written */
@@ -55,9 +79,15 @@
 #define ALERT_MAX_CHILDREN	8
 #define ALERT_MAX_FINDINGS	32	/* per alert: stays below a pipe buffer */
 #define MAX_TARGETS		GUARD_MAX_GUARDS
+#define ATTACH_WAIT_MS		10000	/* attach: the window to appear */
+#define STATUS_MAX_PS		1024	/* processes listed in the status */
 
 struct worker {
-	struct guard		*gd;
+	struct guard_conf	 conf;		/* the policy's, --memory applied */
+	pthread_mutex_t		 mu;		/* gd and the fields below */
+	struct guard		*gd;		/* NULL while detached */
+	char			*ps;		/* status: "ps PID COMM\n"...;
+						   under g.out_lock */
 	pthread_t		 thread;
 	int			 started;
 	struct vmi_findings	 prev;		/* findings of the previous run */
@@ -76,6 +106,10 @@ static struct {
 	int		 children;
 	unsigned	 alerts_dropped;
 	long		 max_fd;
+	FILE		*con;		/* --console, or NULL */
+	const char	*status;	/* --status, or NULL */
+	unsigned	 seq;		/* control events so far */
+	char		 event[320];	/* the last control event */
 } g = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.out_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -89,6 +123,8 @@ usage(FILE *f)
 	    "[--once]\n"
 	    "                   [--json-log FILE] [--alert-cmd PROG] "
 	    "[--verbose]\n"
+	    "                   [--memory SPEC] [--status FILE] "
+	    "[--console FILE] [--detached]\n"
 	    "       vouch-guard -n [-v] [--policy FILE]\n"
 	    "\n"
 	    "Watch target VMs from outside (VM introspection) with the guards\n"
@@ -105,6 +141,14 @@ usage(FILE *f)
 	    "                       as JSON lines on its standard input\n"
 	    "  -v, --verbose        debug logging; with -n: print the policy\n"
 	    "  -n, --check          check the policy and exit\n"
+	    "  -m, --memory SPEC    memory spec of the one selected guard\n"
+	    "                       (e.g. ivshmem: inside a guard VM)\n"
+	    "  -s, --status FILE    status file (events, last run, processes)\n"
+	    "  -C, --console FILE   findings as \"VOUCH-FINDING <json>\" lines\n"
+	    "                       and events on FILE (a serial console)\n"
+	    "  -D, --detached       start detached; SIGUSR2 attaches\n"
+	    "SIGUSR1 detaches (closes the memory), SIGUSR2 attaches again\n"
+	    "(reopen, verify against the baseline).\n"
 	    "\n"
 	    "Exit status: 0 clean stop, 1 runtime failure, 2 usage or policy "
 	    "error.\nSee vouch-guard(8) and docs/guards.md.\n");
@@ -152,6 +196,14 @@ emit(const struct guard *gd, const struct vmi_finding *x)
 	guard_finding_json(gd, x, g.out);
 	fputc('\n', g.out);
 	bad = fflush(g.out) != 0 || ferror(g.out);
+	if (g.con != NULL) {
+		/* best effort: a console that fails is not the stream */
+		fputs("VOUCH-FINDING ", g.con);
+		guard_finding_json(gd, x, g.con);
+		fputc('\n', g.con);
+		fflush(g.con);
+		clearerr(g.con);
+	}
 	pthread_mutex_unlock(&g.out_lock);
 	if (bad) {
 		log_err("cannot write the findings stream: %s: stopping",
@@ -355,6 +407,243 @@ save_state(struct guard *gd)
 		log_err("%s", e.msg);
 }
 
+/* ---- guard VM control: status file, detach, attach ----------------- */
+
+static struct worker *workers;		/* for the status file */
+static size_t nworkers;
+
+/*
+ * Rewrite the status file from the workers' last runs.  Callers hold
+ * no worker's mu, or only their own: nothing here takes one (a worker's
+ * gd fields are read racily for the figures, never dereferenced when
+ * NULL: gd only changes under mu by main, which calls this after).
+ */
+static void
+status_write(void)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	char *buf = NULL;
+	size_t len = 0, i;
+	int attached = 0;
+	FILE *mf;
+
+	if (g.status == NULL)
+		return;
+	pthread_mutex_lock(&g.out_lock);
+	if ((mf = open_memstream(&buf, &len)) == NULL)
+		goto out;
+	pthread_mutex_lock(&g.lock);
+	fprintf(mf, "seq %u\nevent %s\n", g.seq, g.event);
+	pthread_mutex_unlock(&g.lock);
+	for (i = 0; i < nworkers; i++)
+		attached += workers[i].ps != NULL;
+	fprintf(mf, "state %s\n", attached == (int)nworkers ? "ATTACHED" :
+	    "DETACHED");
+	for (i = 0; i < nworkers; i++)
+		if (workers[i].ps != NULL)
+			fputs(workers[i].ps, mf);
+		else
+			fprintf(mf, "guard %s detached memory %s\n",
+			    workers[i].conf.target, workers[i].conf.memory);
+	if (fclose(mf) != 0)
+		goto out;
+	if (file_write_atomic(g.status, buf, len, 0644, &e) < 0)
+		log_warn("%s", e.msg);
+out:
+	pthread_mutex_unlock(&g.out_lock);
+	free(buf);
+}
+
+/*
+ * The worker's status text after a run or an attach (under w->mu): its
+ * guard line and its task list.  Comms are guest-controlled: anything
+ * but printable ASCII becomes '?'.
+ */
+static void
+status_snap(struct worker *w)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	const struct guard *gd = w->gd;
+	struct vmi_task *t = NULL;
+	char *buf = NULL, *old;
+	size_t len = 0, n = 0, i, k;
+	FILE *mf;
+
+	if (g.status == NULL || gd == NULL ||
+	    (mf = open_memstream(&buf, &len)) == NULL)
+		return;
+	fprintf(mf, "guard %s attached memory %s runs %" PRIu64 " findings %zu"
+	    " tasks %zu check_ms %.3f\n", gd->conf.target, gd->mem->desc,
+	    gd->runs, gd->last.n, gd->last_stats.tasks,
+	    (double)gd->last_stats.ns / 1e6);
+	for (i = 0; i < gd->last.n; i++) {
+		fputs("finding ", mf);
+		guard_finding_json(gd, &gd->last.v[i], mf);
+		fputc('\n', mf);
+	}
+	if (vmi_tasks(gd->lx, &t, &n, &e) == 0) {
+		for (i = 0; i < n && i < STATUS_MAX_PS; i++) {
+			char comm[VMI_COMM_LEN];
+
+			memcpy(comm, t[i].comm, sizeof(comm));
+			comm[sizeof(comm) - 1] = '\0';
+			for (k = 0; comm[k] != '\0'; k++)
+				if (comm[k] <= ' ' || comm[k] > '~')
+					comm[k] = '?';
+			fprintf(mf, "ps %" PRId32 " %s\n", t[i].pid, comm);
+		}
+		free(t);
+	} else
+		fprintf(mf, "ps-error %s\n", e.msg);
+	if (fclose(mf) != 0) {
+		free(buf);
+		return;
+	}
+	pthread_mutex_lock(&g.out_lock);
+	old = w->ps;
+	w->ps = buf;
+	pthread_mutex_unlock(&g.out_lock);
+	free(old);
+}
+
+/* Record a control event: status file, console, log. */
+static void
+control_event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void
+control_event(const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&g.lock);
+	va_start(ap, fmt);
+	vsnprintf(g.event, sizeof(g.event), fmt, ap);
+	va_end(ap);
+	g.seq++;
+	pthread_mutex_unlock(&g.lock);
+	log_info("%s", g.event);
+	pthread_mutex_lock(&g.out_lock);
+	if (g.con != NULL) {
+		fprintf(g.con, "VOUCH-GUARD %s\n", g.event);
+		fflush(g.con);
+		clearerr(g.con);
+	}
+	pthread_mutex_unlock(&g.out_lock);
+	status_write();
+}
+
+/* Close every guard's memory: the window can go. */
+static void
+detach_all(void)
+{
+	size_t i;
+	char *old;
+
+	for (i = 0; i < nworkers; i++) {
+		struct worker *w = &workers[i];
+
+		pthread_mutex_lock(&w->mu);
+		if (w->gd != NULL) {
+			save_state(w->gd);
+			/* keep profile and baseline: re-attach is cheap */
+			guard_detach(w->gd);
+		}
+		pthread_mutex_lock(&g.out_lock);
+		old = w->ps;
+		w->ps = NULL;
+		pthread_mutex_unlock(&g.out_lock);
+		pthread_mutex_unlock(&w->mu);
+		free(old);
+	}
+	control_event("DETACHED");
+}
+
+/* Ask the kernel to rescan the PCI bus (a hot-plugged window). */
+static void
+pci_rescan(void)
+{
+	const char *root = getenv("VOUCH_SYSFS_ROOT");
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/rescan",
+	    root != NULL && root[0] != '\0' ? root : "/sys");
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return;
+	if (write(fd, "1", 1) != 1)
+		log_debug("%s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/*
+ * (Re)open one guard: wait (bounded) until its memory opens, then
+ * guard_open, which rebuilds the profile and verifies the running
+ * target against the state's baseline.  Under w->mu.
+ */
+static int
+attach_one(struct worker *w, struct vouch_err *e)
+{
+	struct vmi_findings f = { NULL, 0, 0 };
+	struct vmi_mem *probe = NULL;
+	int64_t until = mono_ms() + ATTACH_WAIT_MS;
+	int r;
+
+	if (w->gd != NULL && !w->gd->detached) {
+		save_state(w->gd);
+		guard_detach(w->gd);
+	}
+	for (;;) {
+		if (strncmp(w->conf.memory, "ivshmem:", 8) == 0)
+			pci_rescan();
+		if ((r = vmi_mem_open(w->conf.memory, 0, &probe, e)) == 0)
+			break;
+		if (mono_ms() >= until)
+			return r;
+		usleep(100000);
+	}
+	vmi_mem_close(probe);
+	if (w->gd != NULL) {
+		/* Same guard, window back: re-validate and verify only. */
+		if ((r = guard_reattach(w->gd, &f, e)) < 0) {
+			vmi_findings_free(&f);
+			return r;
+		}
+	} else if ((r = guard_open(&w->conf, &w->gd, &f, e)) < 0) {
+		vmi_findings_free(&f);
+		return r;
+	}
+	w->fail_logged = 0;
+	vmi_findings_reset(&w->prev);
+	if (report(w, &f, 1))
+		save_state(w->gd);
+	keep_prev(w, &f);
+	vmi_findings_free(&f);
+	return 0;
+}
+
+static void
+attach_all(void)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	size_t i, nf = 0;
+	int r = 0;
+
+	for (i = 0; i < nworkers && r == 0; i++) {
+		struct worker *w = &workers[i];
+
+		pthread_mutex_lock(&w->mu);
+		e.msg[0] = '\0';
+		if ((r = attach_one(w, &e)) == 0) {
+			nf += w->prev.n;
+			status_snap(w);
+		}
+		pthread_mutex_unlock(&w->mu);
+	}
+	if (r < 0)
+		control_event("ATTACHED FAIL %s", e.msg);
+	else
+		control_event("ATTACHED OK %zu finding(s)", nf);
+}
+
 /* One run of one guard with its reporting.  0, or -1 if the run failed. */
 static int
 run_once(struct worker *w)
@@ -382,6 +671,10 @@ run_once(struct worker *w)
 	if (report(w, &gd->last, 0))
 		save_state(gd);
 	keep_prev(w, &gd->last);
+	if (g.status != NULL) {
+		status_snap(w);
+		status_write();
+	}
 	return 0;
 }
 
@@ -389,12 +682,15 @@ static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
-	unsigned period = w->gd->conf.period_ms;
+	unsigned period = w->conf.period_ms;
 	int64_t next = mono_ms();
 	struct timespec ts;
 
 	for (;;) {
-		run_once(w);
+		pthread_mutex_lock(&w->mu);
+		if (w->gd != NULL && !w->gd->detached)	/* detached: nothing to read */
+			run_once(w);
+		pthread_mutex_unlock(&w->mu);
 		next += period;
 		if (next < mono_ms())
 			next = mono_ms();	/* overran: no backlog */
@@ -460,11 +756,17 @@ main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "check", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "status", required_argument, NULL, 's' },
+		{ "console", required_argument, NULL, 'C' },
+		{ "detached", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct vouch_err e = VOUCH_ERR_INIT;
 	struct guard_policy pol = { NULL, 0 };
 	const char *policy = GUARD_DEFAULT_POLICY, *json_log = NULL;
+	const char *memory = NULL, *console = NULL;
+	int detached = 0;
 	const char *targets[MAX_TARGETS];
 	const struct guard_conf *sel[MAX_TARGETS];
 	struct worker *w = NULL;
@@ -476,7 +778,7 @@ main(int argc, char **argv)
 	struct rlimit rl;
 	sigset_t set;
 
-	while ((c = getopt_long(argc, argv, "p:t:a1j:A:vnh", longopts,
+	while ((c = getopt_long(argc, argv, "p:t:a1j:A:vnhm:s:C:D", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'p': policy = optarg; break;
@@ -495,10 +797,14 @@ main(int argc, char **argv)
 		case 'v': verbose = 1; break;
 		case 'n': check = 1; break;
 		case 'h': usage(stdout); return 0;
+		case 'm': memory = optarg; break;
+		case 's': g.status = optarg; break;
+		case 'C': console = optarg; break;
+		case 'D': detached = 1; break;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc || (all && ntargets > 0)) {
+	if (optind != argc || (all && ntargets > 0) || (detached && once)) {
 		usage(stderr);
 		return 2;
 	}
@@ -531,6 +837,13 @@ main(int argc, char **argv)
 		if (j == nsel)
 			sel[nsel++] = gc;
 	}
+	if (memory != NULL && (nsel != 1 || strlen(memory) >=
+	    sizeof(pol.g[0].memory))) {
+		log_err("--memory: needs exactly one guard (--target) and a "
+		    "spec shorter than %zu bytes", sizeof(pol.g[0].memory));
+		guard_policy_free(&pol);
+		return 2;
+	}
 	if (check) {
 		if (verbose)
 			print_policy(&pol);
@@ -546,6 +859,13 @@ main(int argc, char **argv)
 		guard_policy_free(&pol);
 		return 1;
 	}
+	if (console != NULL && (g.con = fopen(console, "ae")) == NULL) {
+		log_err("%s: %s", console, strerror(errno));
+		if (g.out != stdout)
+			fclose(g.out);
+		guard_policy_free(&pol);
+		return 1;
+	}
 	g.max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
 	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 65536 ?
 	    (long)rl.rlim_cur : 65536;
@@ -557,6 +877,8 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -568,11 +890,22 @@ main(int argc, char **argv)
 		guard_policy_free(&pol);
 		return 1;
 	}
+	workers = w;
+	nworkers = nsel;
 	for (i = 0; i < nsel; i++) {
+		w[i].conf = *sel[i];
+		if (memory != NULL)
+			snprintf(w[i].conf.memory, sizeof(w[i].conf.memory),
+			    "%s", memory);
+		pthread_mutex_init(&w[i].mu, NULL);
+	}
+	if (detached)
+		control_event("DETACHED");
+	for (i = 0; i < nsel && !detached; i++) {
 		struct vmi_findings f = { NULL, 0, 0 };
 
 		e.msg[0] = '\0';
-		if (guard_open(sel[i], &w[i].gd, &f, &e) < 0) {
+		if (guard_open(&w[i].conf, &w[i].gd, &f, &e) < 0) {
 			log_err("%s", e.msg);
 			vmi_findings_free(&f);
 			rc = 1;
@@ -580,15 +913,18 @@ main(int argc, char **argv)
 		}
 		log_info("guard %s: %s, kernel %s (symbols: %s), %" PRIu64
 		    " run(s) so far, every %u ms%s", sel[i]->target,
-		    sel[i]->memory, w[i].gd->lx->release, w[i].gd->lx->source,
-		    w[i].gd->runs, sel[i]->period_ms, sel[i]->repair ?
-		    ", REPAIRS ON" : "");
+		    w[i].conf.memory, w[i].gd->lx->release,
+		    w[i].gd->lx->source, w[i].gd->runs, sel[i]->period_ms,
+		    sel[i]->repair ? ", REPAIRS ON" : "");
 		/* findings of verifying a moved baseline */
 		if (report(&w[i], &f, 1))
 			save_state(w[i].gd);
 		keep_prev(&w[i], &f);
 		vmi_findings_free(&f);
+		status_snap(&w[i]);
 	}
+	if (!detached && g.status != NULL)
+		control_event("ATTACHED OK");
 	if (once) {
 		for (i = 0; i < nsel && !stopping(); i++)
 			if (run_once(&w[i]) < 0)
@@ -610,6 +946,12 @@ main(int argc, char **argv)
 		if (sig == SIGHUP)
 			log_info("SIGHUP ignored: restart vouch-guard to re-read "
 			    "its policy");
+		else if (sig == SIGUSR1)
+			detach_all();
+		else if (sig == SIGUSR2)
+			attach_all();
+		else if (sig < 0)
+			status_write();
 		else if (sig > 0) {
 			log_info("signal %d: stopping", sig);
 			break;
@@ -627,12 +969,18 @@ out:
 			guard_close(w[i].gd);
 		}
 		vmi_findings_free(&w[i].prev);
+		free(w[i].ps);
+		pthread_mutex_destroy(&w[i].mu);
 	}
+	workers = NULL;
+	nworkers = 0;
 	free(w);
 	pthread_mutex_lock(&g.lock);
 	if (g.failed)
 		rc = 1;
 	pthread_mutex_unlock(&g.lock);
+	if (g.con != NULL)
+		fclose(g.con);
 	if (g.out != stdout && g.out != NULL && fclose(g.out) != 0) {
 		log_err("%s: %s", json_log, strerror(errno));
 		rc = 1;

@@ -927,6 +927,66 @@ guard_close(struct guard *g)
 	free(g);
 }
 
+void
+guard_detach(struct guard *g)
+{
+	if (g == NULL || g->detached)
+		return;
+	vmi_mem_close(g->mem);
+	g->mem = NULL;
+	g->detached = 1;
+}
+
+int
+guard_reattach(struct guard *g, struct vmi_findings *f, struct vouch_err *e)
+{
+	struct vouch_err re = VOUCH_ERR_INIT;
+	struct vmi_run_stats st;
+	int r;
+
+	if (g == NULL || f == NULL)
+		return vouch_err_set(e, VOUCH_E_INVAL, "guard_reattach: NULL");
+	if (!g->detached)
+		guard_detach(g);
+	if ((r = vmi_mem_open(g->conf.memory, g->conf.repair ? VMI_MEM_WRITE :
+	    0, &g->mem, e)) < 0)
+		return vouch_err_prefix(e, "guard %s", g->conf.target);
+	if (vmi_linux_rebind(g->lx, g->mem, &re) < 0) {
+		struct vmi_linux_opts o;
+		struct vmi_linux *lx;
+
+		o.vmlinux = g->conf.vmlinux[0] != '\0' ? g->conf.vmlinux : NULL;
+		o.system_map = g->conf.system_map[0] != '\0' ?
+		    g->conf.system_map : NULL;
+		if ((r = vmi_linux_open(g->mem, &o, &lx, e)) < 0)
+			goto fail;
+		if (strcmp(lx->release, g->base.release) != 0 ||
+		    lx->slide != g->base.slide) {
+			vmi_linux_close(lx);
+			r = vouch_err_set(e, VOUCH_E_STATE, "not the paired "
+			    "kernel any more (%s)", re.msg);
+			goto fail;
+		}
+		vmi_linux_close(g->lx);
+		g->lx = lx;
+	}
+	g->detached = 0;
+	if (g->base.text_copy != NULL && g->base.rodata_copy != NULL)
+		r = vmi_run_checks(g->lx, &g->base, VMI_CHECK_SYSCALLS |
+		    VMI_CHECK_IDT | VMI_CHECK_TEXT, f, &st, e);
+	else
+		r = vmi_baseline_verify(g->lx, &g->base, f, e);
+	if (r < 0)
+		goto fail;
+	g->last_run_ms = now_ms();
+	return 0;
+fail:
+	vmi_mem_close(g->mem);
+	g->mem = NULL;
+	g->detached = 1;
+	return vouch_err_prefix(e, "guard %s", g->conf.target);
+}
+
 /* ---- runs and repairs ------------------------------------------------ */
 
 static void
@@ -1000,6 +1060,9 @@ guard_run(struct guard *g, struct vouch_err *e)
 
 	if (g == NULL || g->lx == NULL)
 		return vouch_err_set(e, VOUCH_E_INVAL, "guard_run: guard not open");
+	if (g->detached)
+		return vouch_err_set(e, VOUCH_E_STATE, "guard %s is detached",
+		    g->conf.target);
 	vmi_findings_reset(&g->last);
 	memset(&g->last_stats, 0, sizeof(g->last_stats));
 	/* The guest may have changed its page tables since the last run. */

@@ -88,6 +88,7 @@ struct guard {
 	struct vmi_baseline base;
 	int		have_base;
 	uint64_t	runs;
+	int		detached;	/* memory closed (guard_detach) */
 	struct vmi_findings last;	/* findings of the last run */
 	struct vmi_run_stats last_stats;
 	int64_t		paired_at_ms;	/* when the baseline was taken (Unix ms) */
@@ -104,6 +105,25 @@ struct guard {
 int guard_open(const struct guard_conf *conf, struct guard **out,
     struct vmi_findings *f, struct vouch_err *e);
 void guard_close(struct guard *g);
+
+/*
+ * Close the guest memory but keep everything else (profile, baseline
+ * with its page copies, findings): the guard's window can be unplugged,
+ * e.g. before the guard VM migrates.  guard_run refuses while detached.
+ */
+void guard_detach(struct guard *g);
+/*
+ * Reopen conf->memory (the window re-plugged, possibly onto the target's
+ * destination memory) and verify the target before anything else: the
+ * profile is re-validated (vmi_linux_rebind; rebuilt only if the kernel
+ * moved, which a migration never does), then the syscall table, the IDT
+ * and kernel .text/.rodata are compared with the baseline (memcmp against
+ * the baseline's page copies, pages that differ hashed).  Findings of
+ * that verification go to *f (its caller decides: a target with findings
+ * must not resume).
+ */
+int guard_reattach(struct guard *g, struct vmi_findings *f,
+    struct vouch_err *e);
 
 /*
  * One run of the enabled checks.  With repair on, a syscall-table entry

@@ -85,11 +85,11 @@ get_memory(const config_setting_t *s, const char *base, char *dst, size_t cap,
 		path = v + 10;
 	else if (strncmp(v, "dump:", 5) == 0)
 		path = v + 5;
-	else if (strncmp(v, "xen:", 4) == 0)
+	else if (strncmp(v, "xen:", 4) == 0 || strncmp(v, "ivshmem:", 8) == 0)
 		path = NULL;
 	else
 		return conf_error(e, m, "'%s' is not a memory spec (qemu-file:"
-		    "PATH, dump:PATH or xen:DOMID)", v);
+		    "PATH, dump:PATH, xen:DOMID or ivshmem:[ID])", v);
 	if (path == NULL || path[0] == '/') {
 		n = snprintf(dst, cap, "%s", v);
 		if (n < 0 || (size_t)n >= cap)

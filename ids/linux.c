@@ -395,6 +395,45 @@ fail:
 	return r;
 }
 
+int
+vmi_linux_rebind(struct vmi_linux *lx, struct vmi_mem *mem,
+    struct vouch_err *e)
+{
+	char release[sizeof(lx->release)];
+	uint64_t pa, rp;
+	int r;
+
+	if (lx == NULL || mem == NULL)
+		return vouch_err_set(e, VOUCH_E_INVAL, "rebind: NULL argument");
+	lx->mem = mem;
+	vmem_init(&lx->vm, mem, lx->vm.pgd, lx->levels);
+	if ((r = vmem_v2p(&lx->vm, lx->text_va, &pa, NULL, e)) < 0)
+		return vouch_err_set(e, VOUCH_E_STATE, "rebind: %s", e ? e->msg : "");
+	if (pa != lx->text_pa)
+		return vouch_err_set(e, VOUCH_E_STATE, "rebind: _text now at"
+		    " 0x%llx, was 0x%llx", (unsigned long long)pa,
+		    (unsigned long long)lx->text_pa);
+	if (vmem_read_u64(&lx->vm, lx->init_task + lx->off.task_real_parent,
+	    &rp, NULL) < 0 || rp != lx->init_task)
+		return vouch_err_set(e, VOUCH_E_STATE,
+		    "rebind: init_task does not check out");
+	memset(release, 0, sizeof(release));
+	{
+		uint64_t uts;
+
+		if (ksym_addr(&lx->syms, "init_uts_ns", &uts) < 0 ||
+		    vmem_read(&lx->vm, uts + lx->off.uts_release, release,
+		    lx->off.uts_release_len, NULL) < 0)
+			return vouch_err_set(e, VOUCH_E_STATE,
+			    "rebind: release unreadable");
+	}
+	release[sizeof(release) - 1] = '\0';
+	if (strcmp(release, lx->release) != 0)
+		return vouch_err_set(e, VOUCH_E_STATE, "rebind: kernel %s, was"
+		    " %s", release, lx->release);
+	return 0;
+}
+
 void
 vmi_linux_close(struct vmi_linux *lx)
 {

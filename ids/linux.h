@@ -82,6 +82,17 @@ int vmi_linux_open(struct vmi_mem *mem, const struct vmi_linux_opts *o,
     struct vmi_linux **out, struct vouch_err *e);
 void vmi_linux_close(struct vmi_linux *lx);	/* NULL ok; mem stays open */
 
+/*
+ * Point the profile at another view of the same guest (a guard's window
+ * re-plugged, the target migrated: same kernel, same guest-physical
+ * layout) without rebuilding it: checks that the kernel's page tables
+ * still map _text to the same place, init_task is still its own parent
+ * and the release string is unchanged.  VOUCH_E_STATE if not (the caller
+ * then builds a new profile).  Cheap: a few page walks, no RAM scan.
+ */
+int vmi_linux_rebind(struct vmi_linux *lx, struct vmi_mem *mem,
+    struct vouch_err *e);
+
 /* Symbol lookup on the running kernel (0 or VOUCH_E_NOTFOUND). */
 int vmi_linux_sym(const struct vmi_linux *lx, const char *name, uint64_t *va);
 

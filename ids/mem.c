@@ -17,6 +17,7 @@
  * If the file is truncated under us the mapping raises SIGBUS: QEMU never
  * shrinks it while the guest runs, and the caller owns that risk.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -41,6 +42,117 @@
 /* Longest path in a spec. */
 #define SPEC_PATH_MAX	4096
 
+/* --- ivshmem: a window onto another VM's RAM, seen from inside a VM ------ */
+
+#define IVSHMEM_VENDOR	0x1af4u		/* Red Hat / virtio */
+#define IVSHMEM_DEVICE	0x1110u		/* ivshmem (-device ivshmem-plain) */
+
+/* "0x1af4\n" from a sysfs id file; -1 if unreadable or malformed. */
+static long
+sysfs_id(const char *path)
+{
+	char buf[16], *end;
+	ssize_t n;
+	long v;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtol(buf, &end, 16);
+	if (errno != 0 || end == buf || (*end != '\n' && *end != '\0') ||
+	    v < 0 || v > 0xffff)
+		return -1;
+	return v;
+}
+
+static int
+is_hex4(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
+		    s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
+/*
+ * The BAR 2 resource file of an ivshmem device: "" = the first (lowest
+ * BDF) 1af4:1110 under $VOUCH_SYSFS_ROOT/bus/pci/devices (root "/sys"
+ * by default; tests point it at a fake tree); "VVVV:DDDD" = the first
+ * device with that id; otherwise arg is a BDF (0000:01:00.0).  The BAR's
+ * sysfs file is a regular file of the BAR's size: mmap'd it is the
+ * other VM's RAM file.
+ */
+static int
+ivshmem_find(const char *spec, const char *arg, char *out, size_t cap,
+    struct vouch_err *e)
+{
+	const char *root = getenv("VOUCH_SYSFS_ROOT");
+	char dir[SPEC_PATH_MAX], p[SPEC_PATH_MAX], best[64] = "";
+	long ven = IVSHMEM_VENDOR, dev = IVSHMEM_DEVICE;
+	struct dirent *de;
+	DIR *d;
+	size_t i;
+	int n;
+
+	if (root == NULL || root[0] == '\0')
+		root = "/sys";
+	n = snprintf(dir, sizeof(dir), "%s/bus/pci/devices", root);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return vouch_err_set(e, VOUCH_E_INVAL, "%s: sysfs root too "
+		    "long", spec);
+	if (strlen(arg) == 9 && arg[4] == ':' && is_hex4(arg) &&
+	    is_hex4(arg + 5)) {
+		ven = strtol(arg, NULL, 16);
+		dev = strtol(arg + 5, NULL, 16);
+	} else if (arg[0] != '\0') {
+		/* a BDF: hex digits, ':' and '.', nothing that walks */
+		for (i = 0; arg[i] != '\0'; i++)
+			if (strchr("0123456789abcdefABCDEF:.", arg[i]) == NULL)
+				return vouch_err_set(e, VOUCH_E_INVAL,
+				    "%s: '%s' is neither VENDOR:DEVICE nor a "
+				    "PCI address", spec, arg);
+		snprintf(best, sizeof(best), "%s", arg);
+	}
+	if (best[0] == '\0') {
+		if ((d = opendir(dir)) == NULL)
+			return vouch_err_set(e, VOUCH_E_IO, "%s: %s: %s", spec,
+			    dir, strerror(errno));
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.' ||
+			    strlen(de->d_name) >= sizeof(best))
+				continue;
+			if (best[0] != '\0' && strcmp(de->d_name, best) >= 0)
+				continue;
+			snprintf(p, sizeof(p), "%s/%s/vendor", dir, de->d_name);
+			if (sysfs_id(p) != ven)
+				continue;
+			snprintf(p, sizeof(p), "%s/%s/device", dir, de->d_name);
+			if (sysfs_id(p) != dev)
+				continue;
+			snprintf(best, sizeof(best), "%s", de->d_name);
+		}
+		closedir(d);
+		if (best[0] == '\0')
+			return vouch_err_set(e, VOUCH_E_NOTPRESENT,
+			    "%s: no PCI device %04lx:%04lx in %s (window not "
+			    "attached?)", spec, ven, dev, dir);
+	}
+	n = snprintf(out, cap, "%s/%s/resource2", dir, best);
+	if (n < 0 || (size_t)n >= cap)
+		return vouch_err_set(e, VOUCH_E_INVAL, "%s: path too long",
+		    spec);
+	return 0;
+}
+
 /* --- the front end -------------------------------------------------------- */
 
 int
@@ -48,7 +160,7 @@ vmi_mem_open(const char *spec, unsigned flags, struct vmi_mem **out,
     struct vouch_err *e)
 {
 	struct vmi_mem *m = NULL;
-	char path[SPEC_PATH_MAX];
+	char path[SPEC_PATH_MAX], id[64];
 	const char *rest, *comma;
 	size_t plen;
 	int r;
@@ -108,10 +220,22 @@ vmi_mem_open(const char *spec, unsigned flags, struct vmi_mem **out,
 			    "%s: trailing \"%s\"; want xen:DOMID[,pages=N]",
 			    spec, end);
 		r = vmi_mem_open_xen((uint32_t)dom, pages, flags, NULL, &m, e);
+	} else if (strncmp(spec, "ivshmem:", 8) == 0) {
+		comma = strchr(spec + 8, ',');
+		plen = comma ? (size_t)(comma - (spec + 8)) : strlen(spec + 8);
+		if (plen >= 64 || (comma != NULL && comma[1] == '\0'))
+			return vouch_err_set(e, VOUCH_E_INVAL,
+			    "%s: want ivshmem:[VENDOR:DEVICE|BDF][,opts]", spec);
+		memcpy(id, spec + 8, plen);
+		id[plen] = '\0';
+		if ((r = ivshmem_find(spec, id, path, sizeof(path), e)) < 0)
+			return r;
+		r = vmi_mem_open_qemu_file(path, comma ? comma + 1 : NULL,
+		    flags, &m, e);
 	} else
 		return vouch_err_set(e, VOUCH_E_INVAL,
-		    "%s: unknown memory backend (want qemu-file:, dump: or "
-		    "xen:)", spec);
+		    "%s: unknown memory backend (want qemu-file:, dump:, "
+		    "xen: or ivshmem:)", spec);
 	if (r < 0)
 		return r;
 	snprintf(m->desc, sizeof(m->desc), "%s", spec);

@@ -6,6 +6,7 @@
  * pages are ever written, so the disk cost is a few KiB).  ELF cores are
  * built here byte by byte, independent of the parser.
  */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -642,6 +643,90 @@ test_dump_garbage(void **state)
 	}
 }
 
+/* --- ivshmem: a fake sysfs tree under VOUCH_SYSFS_ROOT ---------------------- */
+
+static void
+fake_pci(const char *root, const char *bdf, const char *ven, const char *dev,
+    uint64_t bar2)
+{
+	char p[256];
+	FILE *f;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/bus/pci/devices/%s", root, bdf);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/bus/pci/devices/%s/vendor", root, bdf);
+	assert_non_null(f = fopen(p, "w"));
+	fprintf(f, "%s\n", ven);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/bus/pci/devices/%s/device", root, bdf);
+	assert_non_null(f = fopen(p, "w"));
+	fprintf(f, "%s\n", dev);
+	fclose(f);
+	if (bar2 == 0)
+		return;
+	snprintf(p, sizeof(p), "%s/bus/pci/devices/%s/resource2", root, bdf);
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)bar2), 0);
+	put_at(fd, 0x100, bar2);	/* marker: which window was opened */
+	close(fd);
+}
+
+static void
+test_ivshmem(void **state)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct vmi_mem *m = NULL;
+	char root[64], p[128], cmd[160];
+
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/vouch-test-sysfs.XXXXXX");
+	assert_non_null(mkdtemp(root));
+	snprintf(p, sizeof(p), "%s/bus", root);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/bus/pci", root);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/bus/pci/devices", root);
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(setenv("VOUCH_SYSFS_ROOT", root, 1), 0);
+
+	/* no window yet: not present, and the message says why */
+	fake_pci(root, "0000:00:01.0", "0x1234", "0x1111", 0);
+	assert_int_equal(vmi_mem_open("ivshmem:", 0, &m, &e),
+	    VOUCH_E_NOTPRESENT);
+	assert_non_null(strstr(e.msg, "1af4:1110"));
+	/* two windows and a look-alike: the lowest BDF of 1af4:1110 wins */
+	fake_pci(root, "0000:02:00.0", "0x1af4", "0x1110", 2 * MIB);
+	fake_pci(root, "0000:01:00.0", "0x1af4", "0x1110", MIB);
+	fake_pci(root, "0000:00:02.0", "0x1af4", "0x1041", 4 * MIB);
+	assert_int_equal(vmi_mem_open("ivshmem:", 0, &m, &e), 0);
+	assert_string_equal(m->ops->name, "qemu-file");
+	assert_int_equal(m->ram_size, MIB);
+	assert_int_equal(rd64(m, 0x100), MIB);
+	assert_string_equal(m->desc, "ivshmem:");
+	vmi_mem_close(m);
+	/* by id, by address, with options */
+	assert_int_equal(vmi_mem_open("ivshmem:1af4:1041", 0, &m, &e), 0);
+	assert_int_equal(rd64(m, 0x100), 4 * MIB);
+	vmi_mem_close(m);
+	assert_int_equal(vmi_mem_open("ivshmem:0000:02:00.0,machine=pc", 0,
+	    &m, &e), 0);
+	assert_int_equal(rd64(m, 0x100), 2 * MIB);
+	vmi_mem_close(m);
+	/* bad forms: a path that walks, a trailing comma, a missing BDF */
+	assert_int_equal(vmi_mem_open("ivshmem:../../etc", 0, &m, &e),
+	    VOUCH_E_INVAL);
+	assert_int_equal(vmi_mem_open("ivshmem:,", 0, &m, &e), VOUCH_E_INVAL);
+	assert_int_equal(vmi_mem_open("ivshmem:0000:09:00.0", 0, &m, &e),
+	    VOUCH_E_IO);
+	assert_int_equal(vmi_mem_open("ivshmem:1af4:9999", 0, &m, &e),
+	    VOUCH_E_NOTPRESENT);
+	unsetenv("VOUCH_SYSFS_ROOT");
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -655,6 +740,7 @@ main(void)
 		cmocka_unit_test(test_dump_raw),
 		cmocka_unit_test(test_dump_truncated),
 		cmocka_unit_test(test_dump_garbage),
+		cmocka_unit_test(test_ivshmem),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

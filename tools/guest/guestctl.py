@@ -12,6 +12,11 @@
   guestctl.py qmp-wait-event SOCK EVENT [TIMEOUT]
       Handshake, then wait for EVENT (e.g. STOP, MIGRATION); prints the
       event object.  Only events emitted after the connection count.
+  guestctl.py qmp-then-event SOCK JSON EVENT [TIMEOUT [KEY=VALUE]]
+      Handshake, one command, then wait (on the same connection) for
+      EVENT whose data has KEY=VALUE (e.g. device_del, then
+      DEVICE_DELETED device=win); prints the event object.  An event
+      that arrives before the command's return counts too.
 
 QEMU serves one client at a time on each socket: a second client waits
 in the listen backlog until the first disconnects.
@@ -152,7 +157,50 @@ def do_wait_event(path, event, timeout):
         return 3
 
 
+def do_then_event(path, text, event, timeout, match):
+    key, _, value = match.partition("=") if match else ("", "", "")
+    try:
+        cmd = parse_cmd(text)
+    except ValueError as e:
+        print("guestctl: bad JSON: %s" % e, file=sys.stderr)
+        return 2
+
+    def hit(m):
+        return m.get("event") == event and (
+            not key or str(m.get("data", {}).get(key)) == value)
+    try:
+        q = QMP(path, time.monotonic() + timeout)
+        q.r.sock.sendall(json.dumps(cmd).encode() + b"\n")
+        seen = None
+        while True:
+            m = q.recv()
+            if hit(m):
+                seen = m
+            if "error" in m:
+                print(json.dumps(m["error"]), file=sys.stderr)
+                return 1
+            if "return" in m:
+                break
+        while seen is None:
+            m = q.recv()
+            if hit(m):
+                seen = m
+        print(json.dumps(seen))
+        return 0
+    except Timeout:
+        print("guestctl: no %s event within %gs" % (event, timeout),
+              file=sys.stderr)
+        return 124
+    except (OSError, EOFError, ValueError) as e:
+        print("guestctl: %s: %s" % (path, e), file=sys.stderr)
+        return 3
+
+
 def main(argv):
+    if len(argv) >= 5 and argv[1] == "qmp-then-event":
+        timeout = float(argv[5]) if len(argv) > 5 else 30.0
+        return do_then_event(argv[2], argv[3], argv[4], timeout,
+                             argv[6] if len(argv) > 6 else "")
     if len(argv) < 4 or argv[1] not in ("cmd", "qmp", "qmp-wait-event"):
         print(__doc__.strip(), file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@
 #	System.map) and the initrd path.
 #   labguest.sh start DIR [--vmlinux|--bzimage] [--kaslr|--nokaslr]
 #			  [--mem MB] [--smp N] [--incoming]
+#			  [--guard-of TARGETDIR [--window-off]]
 #	Boot a guest whose state lives in DIR (one guest per DIR; several
 #	DIRs may run at once) and wait for it to be up; prints "boot: S s".
 #	--vmlinux (default) boots the ELF through its PVH entry (~2 s, no
@@ -18,6 +19,28 @@
 #	--smp (default 1) CPUs.  --incoming starts a migration destination
 #	(-S -incoming defer, paused, no wait): give it the same options as
 #	the source.
+#	--guard-of TARGETDIR makes a guard VM for the lab guest in
+#	TARGETDIR: its initramfs also holds /bin/vouch-guard (static:
+#	$VOUCH_GUARD_BIN, default build/static/vouch-guard) and a guard
+#	policy for the target (memory "ivshmem:", period_ms
+#	$LABGUEST_GUARD_PERIOD_MS (1000), repair off, state
+#	/var/lib/vouch/guard.json); a pcie-root-port "rp-win" (ACPI
+#	hotplug: device_del completes in ~0.07 s, native PCIe hotplug
+#	waits ~6 s) holds the window, an ivshmem-plain "win" on the
+#	target's RAM file, attached at boot unless --window-off (a guard
+#	migration destination: the window is plugged in after).  Init
+#	runs vouch-guard (findings and events also on the console as
+#	"VOUCH-FINDING {json}" / "VOUCH-GUARD EVENT"); without a window
+#	it starts detached.
+#   labguest.sh window-detach GUARDDIR
+#	guard-detach on the channel (if the guard runs), then device_del
+#	of the window, wait for DEVICE_DELETED, object-del its memory.
+#	Prints "detach: S s".
+#   labguest.sh window-attach GUARDDIR TARGET_RAM_PATH
+#	object-add a memory-backend-file on TARGET_RAM_PATH (share=on) and
+#	device_add an ivshmem-plain on it into the guard (running or
+#	paused); if the guard runs, guard-attach and print its answer.
+#	Prints "attach: S s".
 #   labguest.sh cmd DIR COMMAND...
 #	Run COMMAND in the guest over its command channel; prints its output,
 #	exits with its exit code (124: no answer within LABGUEST_CMD_TIMEOUT,
@@ -25,6 +48,11 @@
 #	(uname -a), cat PATH..., spin SECONDS (busy C loop, /bin/spin; prints
 #	"iterations=N centiseconds=C", C from the guest's monotonic clock),
 #	sh SHELL-COMMAND (the rest of the line, run by the guest's sh -c).
+#	Guard VMs: guard-status (the status file of vouch-guard: seq,
+#	event, state, "guard ... check_ms", "finding {json}", "ps PID
+#	COMM"), guard-detach (SIGUSR1), guard-attach (SIGUSR2): each waits
+#	(bounded) for vouch-guard's answer, prints it ("DETACHED",
+#	"ATTACHED OK ...", "ATTACHED FAIL reason"), exit 1 on FAIL.
 #	Commands run in a subshell of the guest's init: a failure or a
 #	crash leaves the channel and the ticker running.
 #   labguest.sh qmp DIR JSON
@@ -36,6 +64,8 @@
 # DIR after start:
 #	qemu.pid	QEMU's pid (daemonized)
 #	qmp.sock	QMP (unix socket server, one client at a time)
+#	qmp-mon.sock	a second QMP socket (e.g. an invariant monitor
+#			polling query-status while a driver holds qmp.sock)
 #	ctl.sock	the command channel: the guest's ttyS1 (raw)
 #	console.log	the guest's console, ttyS0: kernel messages,
 #			"VOUCH-GUEST-READY", "VOUCH-TICK N" once a second (N
@@ -46,12 +76,15 @@
 #	kernel.dir	the kernel directory (vmlinuz carries the BTF)
 #	cmdline		the kernel command line; boot.mode vmlinux|bzimage
 #	qemu.err	QEMU's stderr
+#	guard.of	(guard VMs) the target's DIR; window.path the RAM
+#			file the window shows now, window.id its object
 #
 # The command channel protocol (tools/guest/guestctl.py): one line in; the
 # guest answers "VOUCH-BEGIN LINE", the output, "VOUCH-END LINE RC".
 # Environment: LABGUEST_BOOT_TIMEOUT (120 s), LABGUEST_CMD_TIMEOUT (30 s),
 # LABGUEST_CPU (max), LABGUEST_APPEND (more kernel arguments), VOUCH_CACHE
-# (build/cache).
+# (build/cache), VOUCH_GUARD_BIN, LABGUEST_GUARD_PERIOD_MS (1000),
+# LABGUEST_GUARD_TIMEOUT (90 s: guard-attach rebuilds a profile in TCG).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${VOUCH_CACHE:-$ROOT/build/cache}
@@ -61,6 +94,7 @@ BUSYBOX=/bin/busybox
 BOOT_TIMEOUT=${LABGUEST_BOOT_TIMEOUT:-120}
 CMD_TIMEOUT=${LABGUEST_CMD_TIMEOUT:-30}
 CPU=${LABGUEST_CPU:-max}
+GUARD_TIMEOUT=${LABGUEST_GUARD_TIMEOUT:-90}
 
 die() { echo "labguest.sh: $*" >&2; exit 1; }
 # Interrupted: exit so the EXIT trap (a failed start's cleanup) runs.
@@ -124,6 +158,22 @@ sleep 1000000 </dev/null &
 	done
 ) </dev/null >/dev/ttyS0 2>&1 &
 
+# A guard VM (labguest.sh start --guard-of): run vouch-guard on the
+# ivshmem window; detached if no window is plugged in yet.
+gstat=/run/vouch-guard.status
+if [ -x /bin/vouch-guard ] && [ -f /etc/vouch/guards.cfg ]; then
+	mkdir -p /run /var/lib/vouch
+	gdet=--detached
+	for f in /sys/bus/pci/devices/*/device; do
+		[ "$(cat "$f" 2>/dev/null)" = 0x1110 ] && gdet=
+	done
+	/bin/vouch-guard --policy /etc/vouch/guards.cfg --memory ivshmem: \
+	    --status $gstat --console /dev/ttyS0 \
+	    --json-log /var/log/vouch-findings.jsonl $gdet \
+	    </dev/null >/dev/ttyS0 2>&1 &
+	echo $! >/run/vouch-guard.pid
+fi
+
 # centi: /proc/uptime in centiseconds, no fork ("1" prefix: no octal)
 centi() {
 	read u _ </proc/uptime
@@ -140,6 +190,28 @@ spin() {
 	done
 	echo "iterations=$i centiseconds=$((c - t0))"
 }
+# guard_ctl SIGNAL: signal vouch-guard, wait for its next event (the
+# status file's seq moves), print it; 1 on "FAIL", 124 on no answer.
+guard_ctl() {
+	gpid=$(cat /run/vouch-guard.pid 2>/dev/null) ||
+	    { echo "not a guard VM" >&2; return 3; }
+	old=$(sed -n 's/^seq //p' $gstat 2>/dev/null)
+	kill -"$1" "$gpid" || { echo "vouch-guard is not running" >&2; return 3; }
+	centi; end=$((c + ${2:-9000}))
+	while [ $c -lt $end ]; do
+		new=$(sed -n 's/^seq //p' $gstat 2>/dev/null)
+		if [ -n "$new" ] && [ "$new" != "$old" ]; then
+			ev=$(sed -n 's/^event //p' $gstat)
+			echo "$ev"
+			case $ev in *FAIL*) return 1 ;; esac
+			return 0
+		fi
+		sleep 0.1
+		centi
+	done
+	echo "no answer from vouch-guard" >&2
+	return 124
+}
 run() {
 	cmd=${1:-}; shift
 	case $cmd in
@@ -148,6 +220,11 @@ run() {
 	uname) uname -a ;;
 	cat) [ $# -gt 0 ] || { echo "usage: cat PATH" >&2; return 2; }; cat "$@" ;;
 	spin) if [ -x /bin/spin ]; then /bin/spin "$@"; else spin "$@"; fi ;;
+	guard-status)
+		[ -f $gstat ] || { echo "no guard status" >&2; return 3; }
+		cat $gstat ;;
+	guard-detach) guard_ctl USR1 ;;
+	guard-attach) guard_ctl USR2 ;;
 	*) echo "unknown command: $cmd" >&2; return 127 ;;
 	esac
 }
@@ -208,14 +285,43 @@ teardown() {
 	fi
 	ram=$(cat "$d/ram.path" 2>/dev/null || true)
 	case "$ram" in /dev/shm/vouch-guest-*) rm -f "$ram" ;; esac
-	rm -f "$d/qemu.pid" "$d/qmp.sock" "$d/ctl.sock" "$d/ram.path"
+	rm -f "$d/qemu.pid" "$d/qmp.sock" "$d/qmp-mon.sock" "$d/ctl.sock" \
+	    "$d/ram.path" "$d/window.path" "$d/window.id"
+}
+
+# guard_initrd DIR TARGETDIR: DIR/guard-initrd.cpio.gz = the lab initrd
+# followed by a second archive (the kernel unpacks both) with the static
+# vouch-guard and a guard policy for the target.
+guard_initrd() {
+	local d=$1 t=$2 bin name tmp r
+	bin=${VOUCH_GUARD_BIN:-$ROOT/build/static/vouch-guard}
+	[ -x "$bin" ] || die "$bin missing (make build/static/vouch-guard)"
+	! ldd "$bin" >/dev/null 2>&1 || die "$bin is not statically linked"
+	name=$(basename "$t" | tr -c 'A-Za-z0-9._\n-' '_' | cut -c1-63)
+	tmp=$(mktemp -d "$d/.ginitrd.XXXXXX")
+	r="$tmp/rootfs"
+	mkdir -p "$r/bin" "$r/etc/vouch" "$r/var/lib/vouch"
+	cp "$bin" "$r/bin/vouch-guard"
+	# memory: guard_conf only takes qemu-file:/dump:/xen: specs; the
+	# real one, "ivshmem:", is vouch-guard's --memory (init).
+	printf '%s\n' 'version = 1;' 'guards = (' \
+	    "  { target = \"$name\";" \
+	    '    memory = "qemu-file:/dev/vouch-window";' \
+	    "    period_ms = ${LABGUEST_GUARD_PERIOD_MS:-1000};" \
+	    '    repair = false;' \
+	    '    state = "/var/lib/vouch/guard.json"; } );' \
+	    >"$r/etc/vouch/guards.cfg"
+	(cd "$r" && find . | cpio -o -H newc --quiet | gzip -1) >"$tmp/extra" ||
+	    { rm -rf "$tmp"; die "cpio failed"; }
+	cat "$INITRD" "$tmp/extra" >"$d/guard-initrd.cpio.gz"
+	rm -rf "$tmp"
 }
 
 # --- subcommands ----------------------------------------------------------
 cmd_start() {
 	[ $# -ge 1 ] || usage
 	local d mode=vmlinux kaslr=1 mem=128 smp=1 incoming=0 kernel append ram
-	local t0 t1 pid n
+	local t0 t1 pid n guard_of= window=1 initrd tram= tsize=
 	d=$(abs "$1"); shift
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -226,11 +332,19 @@ cmd_start() {
 		--mem) mem=${2:?--mem MB}; shift ;;
 		--smp) smp=${2:?--smp N}; shift ;;
 		--incoming) incoming=1 ;;
+		--guard-of) guard_of=$(abs "${2:?--guard-of TARGETDIR}"); shift ;;
+		--window-off) window=0 ;;
 		*) usage ;;
 		esac
 		shift
 	done
 	case "$mem$smp" in *[!0-9]*) die "--mem and --smp take numbers" ;; esac
+	[ -n "$guard_of" ] || [ $window -eq 1 ] || die "--window-off needs --guard-of"
+	if [ -n "$guard_of" ] && [ $window -eq 1 ]; then
+		tram=$(cat "$guard_of/ram.path" 2>/dev/null) && [ -f "$tram" ] ||
+		    die "$guard_of: no running lab guest (ram.path)"
+		tsize=$(stat -c %s "$tram")
+	fi
 	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing"
 	[ ${#d} -le 96 ] || die "$d: too long for unix socket paths"
 	mkdir -p "$d"
@@ -239,6 +353,11 @@ cmd_start() {
 	teardown "$d"
 	build
 	case $mode in vmlinux) kernel=$KDIR/vmlinux ;; bzimage) kernel=$KDIR/vmlinuz ;; esac
+	initrd=$INITRD
+	if [ -n "$guard_of" ]; then
+		guard_initrd "$d" "$guard_of"
+		initrd="$d/guard-initrd.cpio.gz"
+	fi
 	append="console=ttyS0 loglevel=4 panic=-1"
 	[ $kaslr -eq 1 ] || append="$append nokaslr"
 	append="$append${LABGUEST_APPEND:+ $LABGUEST_APPEND}"
@@ -252,16 +371,30 @@ cmd_start() {
 	trap 'teardown "$d" 2>/dev/null || true' EXIT
 	local -a extra=()
 	[ $incoming -eq 0 ] || extra=(-S -incoming defer)
+	rm -f "$d/guard.of" "$d/window.path" "$d/window.id" "$d/window.n"
+	if [ -n "$guard_of" ]; then
+		# The window's slot: a root port with ACPI hotplug (q35's
+		# default in QEMU 7.2), room for a 64-bit BAR of up to 1 GiB.
+		extra+=(-device pcie-root-port,id=rp-win,chassis=1,slot=1,pref64-reserve=1G)
+		echo "$guard_of" >"$d/guard.of"
+		if [ $window -eq 1 ]; then
+			extra+=(-object memory-backend-file,id=winmem0,mem-path="$tram",size="$tsize",share=on
+			    -device ivshmem-plain,memdev=winmem0,id=win,bus=rp-win)
+			echo "$tram" >"$d/window.path"
+			echo winmem0 >"$d/window.id"
+		fi
+	fi
 	t0=$(date +%s.%N)
 	qemu-system-x86_64 -accel tcg -machine q35,memory-backend=ram -cpu "$CPU" \
 	    -smp "$smp" -m "${mem}M" \
 	    -object memory-backend-file,id=ram,size="${mem}M",mem-path="$ram",share=on \
 	    -nodefaults -display none -no-reboot \
-	    -kernel "$kernel" -initrd "$INITRD" -append "$append" \
+	    -kernel "$kernel" -initrd "$initrd" -append "$append" \
 	    -chardev file,id=con,path="$d/console.log" -serial chardev:con \
 	    -chardev socket,id=ctl,path="$d/ctl.sock",server=on,wait=off \
 	    -serial chardev:ctl \
 	    -qmp unix:"$d/qmp.sock",server=on,wait=off \
+	    -qmp unix:"$d/qmp-mon.sock",server=on,wait=off \
 	    "${extra[@]}" -daemonize -pidfile "$d/qemu.pid" \
 	    </dev/null >/dev/null 2>"$d/qemu.err" ||
 	    { cat "$d/qemu.err" >&2; die "qemu did not start"; }
@@ -295,8 +428,78 @@ cmd_cmd() {
 	[ $# -ge 2 ] || usage
 	local d; d=$(abs "$1"); shift
 	[ -S "$d/ctl.sock" ] || die "$d: no ctl.sock (guest not started?)"
-	local rc=0
-	python3 "$GUESTCTL" cmd "$d/ctl.sock" "$*" "$CMD_TIMEOUT" || rc=$?
+	local rc=0 t=$CMD_TIMEOUT
+	case $1 in guard-*) [ "$t" -ge "$GUARD_TIMEOUT" ] || t=$GUARD_TIMEOUT ;; esac
+	python3 "$GUESTCTL" cmd "$d/ctl.sock" "$*" "$t" || rc=$?
+	return $rc
+}
+
+# qmp DIR JSON: one QMP command, its "return" on stdout
+qmp1() { python3 "$GUESTCTL" qmp "$1/qmp.sock" "$2" "$CMD_TIMEOUT"; }
+# qmp_status DIR: the guest's run state (running, paused, ...)
+qmp_status() { qmp1 "$1" query-status | sed -n 's/.*"status": "\([a-z-]*\)".*/\1/p'; }
+
+cmd_window_detach() {
+	[ $# -eq 1 ] || usage
+	local d id t0 t1 tg rc=0
+	d=$(abs "$1")
+	[ -f "$d/guard.of" ] || die "$d: not a guard VM"
+	[ -S "$d/qmp.sock" ] || die "$d: no qmp.sock (guest not started?)"
+	t0=$(date +%s.%N)
+	# The guard stops reading first: the BAR must not vanish under it.
+	if [ "$(qmp_status "$d")" = running ]; then
+		cmd_cmd "$d" guard-detach || rc=$?
+		[ $rc -eq 0 ] || die "guard-detach failed ($rc)"
+	fi
+	tg=$(date +%s.%N)
+	if [ -f "$d/window.id" ]; then
+		python3 "$GUESTCTL" qmp-then-event "$d/qmp.sock" \
+		    '{"execute": "device_del", "arguments": {"id": "win"}}' \
+		    DEVICE_DELETED "$CMD_TIMEOUT" device=win >/dev/null ||
+		    die "device_del win: no DEVICE_DELETED"
+		id=$(cat "$d/window.id")
+		qmp1 "$d" "{\"execute\": \"object-del\", \"arguments\": {\"id\": \"$id\"}}" \
+		    >/dev/null || die "object-del $id failed"
+		rm -f "$d/window.id" "$d/window.path"
+	fi
+	t1=$(date +%s.%N)
+	awk -v s="$t0" -v g="$tg" -v e="$t1" 'BEGIN {
+	    printf "detach: %.3f s (guard-detach %.3f s, device_del %.3f s)\n",
+	    e - s, g - s, e - g }'
+}
+
+cmd_window_attach() {
+	[ $# -eq 2 ] || usage
+	local d ram size id n t0 t1 tp rc=0
+	d=$(abs "$1"); ram=$2
+	[ -f "$d/guard.of" ] || die "$d: not a guard VM"
+	[ -S "$d/qmp.sock" ] || die "$d: no qmp.sock (guest not started?)"
+	[ -f "$ram" ] || die "$ram: no such RAM file"
+	[ ! -f "$d/window.id" ] || die "$d: a window is attached (window-detach first)"
+	size=$(stat -c %s "$ram")
+	# A fresh object id each time: the old one may still be going away.
+	n=$(cat "$d/window.n" 2>/dev/null || echo 0); n=$((n + 1))
+	echo "$n" >"$d/window.n"
+	id="winmem$n"
+	t0=$(date +%s.%N)
+	qmp1 "$d" "{\"execute\": \"object-add\", \"arguments\": {\"qom-type\": \"memory-backend-file\", \"id\": \"$id\", \"mem-path\": \"$ram\", \"size\": $size, \"share\": true}}" \
+	    >/dev/null || die "object-add $id failed"
+	if ! qmp1 "$d" "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"ivshmem-plain\", \"memdev\": \"$id\", \"id\": \"win\", \"bus\": \"rp-win\"}}" >/dev/null; then
+		qmp1 "$d" "{\"execute\": \"object-del\", \"arguments\": {\"id\": \"$id\"}}" >/dev/null 2>&1 || true
+		die "device_add win failed"
+	fi
+	echo "$id" >"$d/window.id"
+	echo "$ram" >"$d/window.path"
+	tp=$(date +%s.%N)
+	if [ "$(qmp_status "$d")" = running ]; then
+		cmd_cmd "$d" guard-attach || rc=$?
+	else
+		echo "guard paused: cont, then 'labguest.sh cmd $d guard-attach'"
+	fi
+	t1=$(date +%s.%N)
+	awk -v s="$t0" -v p="$tp" -v e="$t1" 'BEGIN {
+	    printf "attach: %.3f s (object-add + device_add %.3f s, guard-attach %.3f s)\n",
+	    e - s, p - s, e - p }'
 	return $rc
 }
 
@@ -322,6 +525,8 @@ start) cmd_start "$@" ;;
 cmd) cmd_cmd "$@" ;;
 qmp) cmd_qmp "$@" ;;
 stop) cmd_stop "$@" ;;
+window-detach) cmd_window_detach "$@" ;;
+window-attach) cmd_window_attach "$@" ;;
 -h|--help|help) usage ;;
 *) usage ;;
 esac
