@@ -57,6 +57,9 @@ static const struct tag_def {
 	[WIRE_F_JSON]		= { "JSON", K_TEXT },
 	[WIRE_F_CODE]		= { "CODE", K_U32 },
 	[WIRE_F_MESSAGE]	= { "MESSAGE", K_STR },
+	[WIRE_F_FORMAT]		= { "FORMAT", K_STR },
+	[WIRE_F_DATA]		= { "DATA", K_BYTES },
+	[WIRE_F_TOTAL]		= { "TOTAL", K_U64 },
 };
 
 /*
@@ -134,6 +137,17 @@ static const struct rule r_error[] = {
 	U32(WIRE_F_CODE, REQ, 1, 65535),
 	VAR(WIRE_F_MESSAGE, REQ, 1, 1, 1024),
 };
+/* The migration stream (MIG_READY has no fields, so no rule list). */
+static const struct rule r_mig_config[] = {
+	VAR(WIRE_F_FORMAT, REQ, 1, 1, WIRE_MIG_FORMAT_MAX),
+	VAR(WIRE_F_JSON, REQ, 1, 2, WIRE_MIG_CONFIG_MAX),
+};
+static const struct rule r_mig_data[] = {
+	VAR(WIRE_F_DATA, REQ, 1, 1, WIRE_MIG_DATA_MAX),
+};
+static const struct rule r_mig_total[] = {	/* MIG_END and MIG_RESULT */
+	U64(WIRE_F_TOTAL, REQ),
+};
 
 static const struct type_def {
 	const char		*name;
@@ -153,6 +167,11 @@ static const struct type_def {
 	T(WIRE_T_STATUS_REPLY, "STATUS_REPLY", r_status_reply),
 	T(WIRE_T_ACK, "ACK", r_ack),
 	T(WIRE_T_ERROR, "ERROR", r_error),
+	T(WIRE_T_MIG_CONFIG, "MIG_CONFIG", r_mig_config),
+	[WIRE_T_MIG_READY] = { "MIG_READY", NULL, 0 },	/* empty body */
+	T(WIRE_T_MIG_DATA, "MIG_DATA", r_mig_data),
+	T(WIRE_T_MIG_END, "MIG_END", r_mig_total),
+	T(WIRE_T_MIG_RESULT, "MIG_RESULT", r_mig_total),
 #undef T
 };
 

@@ -1,7 +1,8 @@
 /*
  * wire.h - the one module that frames, encodes and decodes every message
- * between daemons (vouchd <-> vouchd, vouchd <-> vouch-tcbd) and between
- * vouchctl and a daemon.  Nothing else parses network bytes.
+ * between daemons (vouchd <-> vouchd, vouchd <-> vouch-tcbd), between
+ * vouchctl and a daemon, and between the migration drivers of two hosts.
+ * Nothing else parses network bytes.
  *
  * A frame is a fixed 16-byte header and a body of typed fields; all
  * integers are big endian (network order):
@@ -63,6 +64,19 @@
  *	ERROR		1  CODE		u32	1..65535: -VOUCH_E_*, or
  *					WIRE_ERR_REASON_BASE + wire_reason
  *			1  MESSAGE	string	1..1024
+ *	MIG_CONFIG	1  FORMAT	string	1..WIRE_MIG_FORMAT_MAX
+ *					("vouch-xen-migration 1")
+ *			1  JSON		text	2..WIRE_MIG_CONFIG_MAX
+ *					(the domain's configuration)
+ *	MIG_READY	(no fields: the body is empty)
+ *	MIG_DATA	1  DATA		bytes	1..WIRE_MIG_DATA_MAX
+ *					(a piece of the save stream)
+ *	MIG_END		1  TOTAL	u64	(save-stream bytes sent)
+ *	MIG_RESULT	1  TOTAL	u64	(save-stream bytes taken)
+ *
+ * The MIG_* types carry a hypervisor's live-migration stream between
+ * two migration drivers (migrate/drv_xen.c): CONFIG -> READY | ERROR,
+ * DATA*, END -> RESULT | ERROR; docs/protocol.md, conversation 7.
  *
  * Value kinds: u8/u32/u64 have exactly 1/4/8 bytes (big endian) and a
  * range; "bytes" is opaque; "string" is well-formed UTF-8 without
@@ -114,6 +128,11 @@ enum wire_type {
 	WIRE_T_STATUS_REPLY,
 	WIRE_T_ACK,
 	WIRE_T_ERROR,
+	WIRE_T_MIG_CONFIG,	/* 13: migration stream, docs/protocol.md 7 */
+	WIRE_T_MIG_READY,
+	WIRE_T_MIG_DATA,
+	WIRE_T_MIG_END,
+	WIRE_T_MIG_RESULT,
 	WIRE_T_COUNT_		/* one past the last type */
 };
 
@@ -146,6 +165,9 @@ enum wire_tag {
 	WIRE_F_JSON,
 	WIRE_F_CODE,
 	WIRE_F_MESSAGE,
+	WIRE_F_FORMAT,		/* 28 */
+	WIRE_F_DATA,
+	WIRE_F_TOTAL,
 	WIRE_F_COUNT_		/* one past the last tag */
 };
 
@@ -174,6 +196,16 @@ enum wire_tag {
 #define WIRE_HOST_MAX		253
 /* Largest EVIDENCE value: 32 MiB less room for a VERDICT's other fields. */
 #define WIRE_EVIDENCE_MAX	((32u << 20) - (256u << 10))
+/*
+ * Migration stream: MIG_CONFIG.FORMAT names the stream's format and
+ * version; MIG_CONFIG.JSON is a domain configuration (libxl's are a few
+ * KiB, tens with many devices); MIG_DATA.DATA is one piece of the
+ * hypervisor's save stream, which a sender cuts into pieces of at most
+ * this size.
+ */
+#define WIRE_MIG_FORMAT_MAX	64
+#define WIRE_MIG_CONFIG_MAX	(1u << 20)
+#define WIRE_MIG_DATA_MAX	(256u << 10)
 
 /* Why a frame was rejected; each check has its own. */
 enum wire_reason {

@@ -46,18 +46,12 @@ _Static_assert(MIG_XEN_ERR_NOTFOUND == ERROR_DOMAIN_NOTFOUND,
     "MIG_XEN_ERR_NOTFOUND must be libxl's ERROR_DOMAIN_NOTFOUND");
 
 /*
- * The stream's messages in wire.h types until wire.c has migration
- * types of its own (then only these lines change).
+ * The stream's frames are wire.h's migration types: MIG_CONFIG{FORMAT,
+ * JSON}, MIG_READY, MIG_DATA{DATA}, MIG_END{TOTAL}, MIG_RESULT{TOTAL};
+ * any refusal or failure is ERROR (code = -VOUCH_E_*, message).
  */
-#define XMIG_T_CONFIG	WIRE_T_STATUS_REPLY	/* text: banner + config */
-#define XMIG_F_CONFIG	WIRE_F_JSON
-#define XMIG_T_DATA	WIRE_T_EVIDENCE		/* bytes: save stream */
-#define XMIG_F_DATA	WIRE_F_EVIDENCE
-/* READY (seq 0), END and RESULT (seq = save-stream bytes): WIRE_T_ACK */
-/* any refusal or failure: WIRE_T_ERROR (code = -VOUCH_E_*, message) */
-
-#define XMIG_BANNER	"vouch-xen-migration 1\n"
-#define XMIG_CHUNK	(256u << 10)	/* DATA payload */
+#define XMIG_FORMAT	"vouch-xen-migration 1"	/* MIG_CONFIG.FORMAT */
+#define XMIG_CHUNK	WIRE_MIG_DATA_MAX	/* largest MIG_DATA payload */
 #define XMIG_HANDSHAKE_MS 10000		/* connect, TLS, CONFIG, READY */
 #define XMIG_IDLE_MS	60000		/* between two frames of a stream */
 #define XMIG_RESULT_MS	300000		/* END -> RESULT (device model start) */
@@ -92,7 +86,7 @@ struct xvm {
 	int		 lfd;
 	int		 sp[2];
 	uint64_t	 max_bw;
-	char		*config;	/* sender: frame text; receiver: JSON */
+	char		*config;	/* the domain's libxl JSON */
 	uint32_t	 src_domid;	/* sender: the domain being sent */
 	int		 helper_rc;	/* libxl result of the helper */
 	uint32_t	 new_domid;	/* receiver: the restored domain */
@@ -554,37 +548,77 @@ xconn_recv(struct xconn *c, int timeout_ms, struct wire_msg **out,
 	return 0;
 }
 
+/* Finish w and send it; frees w either way. */
 static int
-send_bytes(struct xconn *c, uint16_t type, uint16_t tag, const void *p,
-    size_t n, int timeout_ms, struct vouch_err *e)
+send_frame(struct xconn *c, struct wire_enc *w, int timeout_ms,
+    struct vouch_err *e)
 {
-	struct wire_enc *w = NULL;
 	const uint8_t *frame;
 	size_t len;
 	int r;
 
-	if ((r = wire_enc_new(type, &w, e)) == 0 &&
-	    (r = wire_put_bytes(w, tag, p, n, e)) == 0 &&
-	    (r = wire_enc_finish(w, &frame, &len, e)) == 0)
+	if ((r = wire_enc_finish(w, &frame, &len, e)) == 0)
 		r = xconn_send(c, frame, len, timeout_ms, e);
 	wire_enc_free(w);
 	return r;
 }
 
 static int
-send_ack(struct xconn *c, uint64_t seq, int timeout_ms, struct vouch_err *e)
+send_config(struct xconn *c, const char *json, int timeout_ms,
+    struct vouch_err *e)
 {
 	struct wire_enc *w = NULL;
-	const uint8_t *frame;
-	size_t len;
 	int r;
 
-	if ((r = wire_enc_new(WIRE_T_ACK, &w, e)) == 0 &&
-	    (r = wire_put_u64(w, WIRE_F_SEQ, seq, e)) == 0 &&
-	    (r = wire_enc_finish(w, &frame, &len, e)) == 0)
-		r = xconn_send(c, frame, len, timeout_ms, e);
-	wire_enc_free(w);
-	return r;
+	if ((r = wire_enc_new(WIRE_T_MIG_CONFIG, &w, e)) < 0 ||
+	    (r = wire_put_str(w, WIRE_F_FORMAT, XMIG_FORMAT, e)) < 0 ||
+	    (r = wire_put_str(w, WIRE_F_JSON, json, e)) < 0) {
+		wire_enc_free(w);
+		return r;
+	}
+	return send_frame(c, w, timeout_ms, e);
+}
+
+static int
+send_ready(struct xconn *c, int timeout_ms, struct vouch_err *e)
+{
+	struct wire_enc *w = NULL;
+	int r;
+
+	if ((r = wire_enc_new(WIRE_T_MIG_READY, &w, e)) < 0)
+		return r;
+	return send_frame(c, w, timeout_ms, e);
+}
+
+static int
+send_data(struct xconn *c, const void *p, size_t n, int timeout_ms,
+    struct vouch_err *e)
+{
+	struct wire_enc *w = NULL;
+	int r;
+
+	if ((r = wire_enc_new(WIRE_T_MIG_DATA, &w, e)) < 0 ||
+	    (r = wire_put_bytes(w, WIRE_F_DATA, p, n, e)) < 0) {
+		wire_enc_free(w);
+		return r;
+	}
+	return send_frame(c, w, timeout_ms, e);
+}
+
+/* MIG_END or MIG_RESULT: a save-stream byte count. */
+static int
+send_total(struct xconn *c, uint16_t type, uint64_t total, int timeout_ms,
+    struct vouch_err *e)
+{
+	struct wire_enc *w = NULL;
+	int r;
+
+	if ((r = wire_enc_new(type, &w, e)) < 0 ||
+	    (r = wire_put_u64(w, WIRE_F_TOTAL, total, e)) < 0) {
+		wire_enc_free(w);
+		return r;
+	}
+	return send_frame(c, w, timeout_ms, e);
 }
 
 /* Best effort: tell the peer why (code -VOUCH_E_*, printable message). */
@@ -612,11 +646,13 @@ send_error(struct xconn *c, int code, const char *msg)
 }
 
 /*
- * Wait for ACK (its seq in *seq) or ERROR from the peer (returned as the
- * peer's code, message prefixed "peer: ").
+ * Wait for the receiver's answer: MIG_READY, or MIG_RESULT (its TOTAL in
+ * *total), as want says; or ERROR from the peer (returned as the peer's
+ * code, message prefixed "peer: ").
  */
 static int
-recv_ack(struct xconn *c, int timeout_ms, uint64_t *seq, struct vouch_err *e)
+recv_reply(struct xconn *c, int timeout_ms, uint16_t want, uint64_t *total,
+    struct vouch_err *e)
 {
 	struct wire_msg *m = NULL;
 	char msg[1025];
@@ -626,8 +662,15 @@ recv_ack(struct xconn *c, int timeout_ms, uint64_t *seq, struct vouch_err *e)
 	if ((r = xconn_recv(c, timeout_ms, &m, e)) < 0)
 		return r;
 	switch (wire_msg_type(m)) {
-	case WIRE_T_ACK:
-		r = wire_get_u64(m, WIRE_F_SEQ, seq, e);
+	case WIRE_T_MIG_READY:
+	case WIRE_T_MIG_RESULT:
+		if (wire_msg_type(m) != want)
+			r = vouch_err_set(e, VOUCH_E_FORMAT,
+			    "xen: stream: %s where %s was expected",
+			    wire_type_name(wire_msg_type(m)),
+			    wire_type_name(want));
+		else if (want == WIRE_T_MIG_RESULT)
+			r = wire_get_u64(m, WIRE_F_TOTAL, total, e);
 		break;
 	case WIRE_T_ERROR:
 		if (wire_get_u32(m, WIRE_F_CODE, &code, NULL) < 0 ||
@@ -741,7 +784,7 @@ send_worker(void *arg)
 	struct vouch_err e = VOUCH_ERR_INIT;
 	struct mig_xen_dominfo info;
 	struct pollfd p;
-	uint64_t sent = 0, seq = 0;
+	uint64_t sent = 0, took = 0;
 	uint8_t *buf;
 	ssize_t n;
 	int ok = 0, pumped = 0, rc;
@@ -768,8 +811,8 @@ send_worker(void *arg)
 			    strerror(errno));
 			goto stop;
 		}
-		if (send_bytes(&x->conn, XMIG_T_DATA, XMIG_F_DATA, buf,
-		    (size_t)n, XMIG_IDLE_MS, &e) < 0) {
+		if (send_data(&x->conn, buf, (size_t)n, XMIG_IDLE_MS,
+		    &e) < 0) {
 			xs_error(x, "sending: %s", e.msg);
 			goto stop;
 		}
@@ -789,12 +832,14 @@ stop:
 		xs_error(x, "libxl_domain_suspend failed (libxl error %d)",
 		    x->helper_rc);
 	if (pumped && x->helper_rc == 0) {
-		if ((rc = send_ack(&x->conn, sent, XMIG_IDLE_MS, &e)) < 0 ||
-		    (rc = recv_ack(&x->conn, XMIG_RESULT_MS, &seq, &e)) < 0)
+		if ((rc = send_total(&x->conn, WIRE_T_MIG_END, sent,
+		    XMIG_IDLE_MS, &e)) < 0 ||
+		    (rc = recv_reply(&x->conn, XMIG_RESULT_MS,
+		    WIRE_T_MIG_RESULT, &took, &e)) < 0)
 			xs_error(x, "%s", e.msg);
-		else if (seq != sent)
+		else if (took != sent)
 			xs_error(x, "receiver took %llu of %llu bytes",
-			    (unsigned long long)seq, (unsigned long long)sent);
+			    (unsigned long long)took, (unsigned long long)sent);
 		else
 			ok = 1;
 	} else if (!cancelled(x)) {
@@ -871,10 +916,8 @@ xen_migrate(struct mig_vm *vm, const char *uri, const struct mig_tls *tls,
 {
 	struct xvm *x = vm->priv;
 	struct mig_xen_dominfo info;
-	char host[256], *json = NULL;
-	uint64_t seq = 1;
+	char host[256];
 	uint16_t port;
-	size_t n;
 	int r;
 
 	if (stream_busy(x))
@@ -900,32 +943,19 @@ xen_migrate(struct mig_vm *vm, const char *uri, const struct mig_tls *tls,
 		return vouch_err_set(e, VOUCH_E_STATE,
 		    "domain %u is shut down%s", x->src_domid,
 		    info.suspended ? " (suspended)" : "");
-	if ((r = x->api->config_json(x->ctx, x->src_domid, &json)) != 0)
+	if ((r = x->api->config_json(x->ctx, x->src_domid, &x->config)) != 0)
 		return vouch_err_set(e, VOUCH_E_IO,
 		    "domain %u: its configuration (libxl error %d)",
 		    x->src_domid, r);
-	n = strlen(XMIG_BANNER) + strlen(json) + 1;
-	if ((x->config = malloc(n)) == NULL) {
-		free(json);
-		return vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
-	}
-	snprintf(x->config, n, "%s%s", XMIG_BANNER, json);
-	free(json);
 	if (tls != NULL && (r = tls_ctx_for(TLS_CLIENT, tls, &x->tctx, e)) < 0)
 		goto fail;
 	/* Connect and handshake here, so refusals reach the caller. */
 	if ((r = xconn_connect(x, host, port, tls, e)) < 0)
 		goto fail;
-	if ((r = send_bytes(&x->conn, XMIG_T_CONFIG, XMIG_F_CONFIG,
-	    x->config, n - 1, XMIG_HANDSHAKE_MS, e)) < 0 ||
-	    (r = recv_ack(&x->conn, XMIG_HANDSHAKE_MS, &seq, e)) < 0)
+	if ((r = send_config(&x->conn, x->config, XMIG_HANDSHAKE_MS, e)) < 0 ||
+	    (r = recv_reply(&x->conn, XMIG_HANDSHAKE_MS, WIRE_T_MIG_READY,
+	    NULL, e)) < 0)
 		goto fail_conn;
-	if (seq != 0) {
-		r = vouch_err_set(e, VOUCH_E_FORMAT,
-		    "xen: receiver: READY carries %llu",
-		    (unsigned long long)seq);
-		goto fail_conn;
-	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x->sp) < 0) {
 		r = vouch_err_set(e, VOUCH_E_IO, "socketpair: %s",
 		    strerror(errno));
@@ -975,34 +1005,35 @@ restore_helper(void *arg)
 }
 
 /*
- * Read and check CONFIG; keep the libxl JSON in x->config.  On a bad
+ * Read and check MIG_CONFIG; keep the libxl JSON in x->config.  On a bad
  * CONFIG the sender is told why.
  */
 static int
 recv_config(struct xvm *x, struct vouch_err *e)
 {
 	struct wire_msg *m = NULL;
-	const uint8_t *p;
-	size_t n, bl = strlen(XMIG_BANNER);
+	const uint8_t *p, *fmt;
+	size_t n, fl;
 	int r;
 
 	if ((r = xconn_recv(&x->conn, XMIG_HANDSHAKE_MS, &m, e)) < 0)
 		return r;
-	if (wire_msg_type(m) != XMIG_T_CONFIG) {
+	if (wire_msg_type(m) != WIRE_T_MIG_CONFIG) {
 		r = vouch_err_set(e, VOUCH_E_FORMAT,
-		    "xen: expected CONFIG, got a %s frame",
+		    "xen: expected MIG_CONFIG, got a %s frame",
 		    wire_type_name(wire_msg_type(m)));
-	} else if ((r = wire_get_bytes(m, XMIG_F_CONFIG, &p, &n, e)) < 0) {
+	} else if ((r = wire_get_bytes(m, WIRE_F_FORMAT, &fmt, &fl, e)) < 0 ||
+	    (r = wire_get_bytes(m, WIRE_F_JSON, &p, &n, e)) < 0) {
 		;
-	} else if (n <= bl || memcmp(p, XMIG_BANNER, bl) != 0 ||
-	    p[bl] != '{') {
+	} else if (fl != strlen(XMIG_FORMAT) ||
+	    memcmp(fmt, XMIG_FORMAT, fl) != 0 || p[0] != '{') {
 		r = vouch_err_set(e, VOUCH_E_FORMAT,
-		    "xen: not a vouch-xen-migration 1 CONFIG");
-	} else if ((x->config = malloc(n - bl + 1)) == NULL) {
+		    "xen: not a " XMIG_FORMAT " CONFIG");
+	} else if ((x->config = malloc(n + 1)) == NULL) {
 		r = vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
 	} else {
-		memcpy(x->config, p + bl, n - bl);
-		x->config[n - bl] = '\0';
+		memcpy(x->config, p, n);
+		x->config[n] = '\0';
 	}
 	wire_msg_free(m);
 	if (r < 0)
@@ -1048,7 +1079,7 @@ accept_sender(struct xvm *x)
 		}
 		conn_publish(x, xconn_fd(&x->conn));
 		if (recv_config(x, &e) == 0 &&
-		    send_ack(&x->conn, 0, XMIG_HANDSHAKE_MS, &e) == 0)
+		    send_ready(&x->conn, XMIG_HANDSHAKE_MS, &e) == 0)
 			return 1;
 		xs_error(x, "refused a sender: %s", e.msg);
 		free(x->config);
@@ -1097,8 +1128,8 @@ recv_worker(void *arg)
 			    (unsigned long long)got, e.msg);
 			break;
 		}
-		if (wire_msg_type(m) == XMIG_T_DATA &&
-		    wire_get_bytes(m, XMIG_F_DATA, &p, &n, NULL) == 0) {
+		if (wire_msg_type(m) == WIRE_T_MIG_DATA &&
+		    wire_get_bytes(m, WIRE_F_DATA, &p, &n, NULL) == 0) {
 			if (plain_write(x->sp[1], p, n, now_ms() + XMIG_IDLE_MS,
 			    &e) < 0) {
 				xs_error(x, "libxl stopped reading the stream "
@@ -1107,8 +1138,8 @@ recv_worker(void *arg)
 			}
 			got += n;
 			xs_add(x, n);
-		} else if (wire_msg_type(m) == WIRE_T_ACK &&
-		    wire_get_u64(m, WIRE_F_SEQ, &end, NULL) == 0) {
+		} else if (wire_msg_type(m) == WIRE_T_MIG_END &&
+		    wire_get_u64(m, WIRE_F_TOTAL, &end, NULL) == 0) {
 			have_end = 1;
 			break;
 		} else if (wire_msg_type(m) == WIRE_T_ERROR) {
@@ -1150,7 +1181,8 @@ recv_worker(void *arg)
 		(void)x->api->destroy(x->ctx, x->new_domid);
 		goto done;
 	}
-	if (send_ack(&x->conn, got, XMIG_IDLE_MS, &e) < 0) {
+	if (send_total(&x->conn, WIRE_T_MIG_RESULT, got, XMIG_IDLE_MS,
+	    &e) < 0) {
 		/* The sender will resume its copy: ours must go. */
 		xs_error(x, "reporting success: %s", e.msg);
 		(void)x->api->destroy(x->ctx, x->new_domid);

@@ -26,18 +26,16 @@
  * mutual TLS of tls.h; the save stream itself is libxl's, opaque here:
  *
  *	sender				receiver (listening)
- *	CONFIG {"vouch-xen-migration":1,
- *	        "config":<libxl_domain_config JSON>}  ->
- *				<-	READY (ACK 0) | ERROR code,msg
- *	DATA (1..256 KiB of the libxl save stream) ...  ->
- *	END (ACK total bytes) | ERROR (the sender failed)  ->
- *				<-	RESULT: ACK total bytes (domain
- *					restored, paused) | ERROR code,msg
+ *	MIG_CONFIG {FORMAT "vouch-xen-migration 1",
+ *	            JSON <libxl_domain_config>}  ->
+ *				<-	MIG_READY | ERROR code,msg
+ *	MIG_DATA (1..256 KiB of the libxl save stream) ...  ->
+ *	MIG_END {TOTAL} | ERROR (the sender failed)  ->
+ *				<-	MIG_RESULT {TOTAL} (domain restored,
+ *					paused) | ERROR code,msg
  *
- * wire.c has no migration message types yet, so these are carried in
- * existing types (CONFIG = STATUS_REPLY.JSON, DATA = EVIDENCE, READY/
- * END/RESULT = ACK, failures = ERROR); the mapping is four #defines in
- * drv_xen.c.  Each side pumps between its connection and a socketpair
+ * (docs/protocol.md, conversation 7; bounds in wire.h.)  Each side pumps
+ * between its connection and a socketpair
  * handed to libxl (libxl_domain_suspend with LIBXL_SUSPEND_LIVE, or
  * libxl_domain_create_restore, both synchronous in a thread of their
  * own), so the TLS layer never meets libxl.

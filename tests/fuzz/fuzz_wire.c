@@ -6,7 +6,10 @@
  *    the same bytes (the encoder accepts it and nothing was reinterpreted);
  *  - a rejection always names a reason, and the header check agrees with
  *    the full decode about frames it accepts.
- * Seeds: tests/fuzz/corpus/wire/ (one valid frame per message type).
+ * Nothing here names a message type or tag (getters walk every tag up to
+ * WIRE_F_COUNT_), so a new type is fuzzed once it has a seed.
+ * Seeds: tests/fuzz/corpus/wire/ (one valid frame per message type,
+ * mig_*.bin for the migration stream; mig_ready.bin is a bare header).
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -745,6 +745,7 @@ raw_connect(uint16_t port)
 	return -1;
 }
 
+/* One frame of one field; integer tags (SEQ, TOTAL) carry n itself. */
 static void
 raw_send(int fd, uint16_t type, uint16_t tag, const void *p, size_t n)
 {
@@ -753,10 +754,25 @@ raw_send(int fd, uint16_t type, uint16_t tag, const void *p, size_t n)
 	size_t len;
 
 	assert_int_equal(wire_enc_new(type, &w, NULL), 0);
-	if (tag == WIRE_F_SEQ)
+	if (tag == WIRE_F_SEQ || tag == WIRE_F_TOTAL)
 		assert_int_equal(wire_put_u64(w, tag, (uint64_t)n, NULL), 0);
 	else
 		assert_int_equal(wire_put_bytes(w, tag, p, n, NULL), 0);
+	assert_int_equal(wire_enc_finish(w, &frame, &len, NULL), 0);
+	assert_int_equal(write_all(fd, frame, len), 0);
+	wire_enc_free(w);
+}
+
+static void
+raw_config(int fd, const char *format, const char *json)
+{
+	struct wire_enc *w = NULL;
+	const uint8_t *frame;
+	size_t len;
+
+	assert_int_equal(wire_enc_new(WIRE_T_MIG_CONFIG, &w, NULL), 0);
+	assert_int_equal(wire_put_str(w, WIRE_F_FORMAT, format, NULL), 0);
+	assert_int_equal(wire_put_str(w, WIRE_F_JSON, json, NULL), 0);
 	assert_int_equal(wire_enc_finish(w, &frame, &len, NULL), 0);
 	assert_int_equal(write_all(fd, frame, len), 0);
 	wire_enc_free(w);
@@ -786,8 +802,11 @@ raw_recv_type(int fd)
 static void
 test_bad_senders(void **state)
 {
-	static const char good[] = "vouch-xen-migration 1\n{\"c_info\":{}}";
-	static const char bad[] = "vouch-xen-migration 2\n{\"c_info\":{}}";
+	static const char good[] = "vouch-xen-migration 1";
+	static const char bad[] = "vouch-xen-migration 2";
+	static const char cfg[] = "{\"c_info\":{}}";
+	/* what a sender of the stop-gap framing sent first */
+	static const char old[] = "vouch-xen-migration 1\n{\"c_info\":{}}";
 	struct vouch_err e = VOUCH_ERR_INIT;
 	struct timespec ts = { 0, 50 * 1000 * 1000 };
 	struct mig_vm *dst;
@@ -805,7 +824,25 @@ test_bad_senders(void **state)
 
 	/* a wrong CONFIG is answered with ERROR; the listener waits on */
 	fd = raw_connect(port);
-	raw_send(fd, WIRE_T_STATUS_REPLY, WIRE_F_JSON, bad, strlen(bad));
+	raw_config(fd, bad, cfg);
+	assert_int_equal(raw_recv_type(fd), WIRE_T_ERROR);
+	close(fd);
+	nanosleep(&ts, NULL);
+	assert_int_equal(dst->ops->progress(dst, &pd, &e), 0);
+	assert_int_equal(pd.status, MIG_STREAM_SETUP);
+	/* (the progress record keeps the first refusal's reason) */
+	assert_non_null(strstr(pd.error, "not a vouch-xen-migration 1"));
+	/* so is a config that is not a JSON object */
+	fd = raw_connect(port);
+	raw_config(fd, good, "[]");
+	assert_int_equal(raw_recv_type(fd), WIRE_T_ERROR);
+	close(fd);
+	nanosleep(&ts, NULL);
+	assert_int_equal(dst->ops->progress(dst, &pd, &e), 0);
+	assert_int_equal(pd.status, MIG_STREAM_SETUP);
+	/* and the stop-gap framing (CONFIG in STATUS_REPLY) */
+	fd = raw_connect(port);
+	raw_send(fd, WIRE_T_STATUS_REPLY, WIRE_F_JSON, old, strlen(old));
 	assert_int_equal(raw_recv_type(fd), WIRE_T_ERROR);
 	close(fd);
 	nanosleep(&ts, NULL);
@@ -814,7 +851,7 @@ test_bad_senders(void **state)
 	assert_non_null(strstr(pd.error, "refused a sender"));
 	/* a frame of the wrong type first, likewise */
 	fd = raw_connect(port);
-	raw_send(fd, WIRE_T_EVIDENCE, WIRE_F_EVIDENCE, junk, sizeof(junk));
+	raw_send(fd, WIRE_T_MIG_DATA, WIRE_F_DATA, junk, sizeof(junk));
 	assert_int_equal(raw_recv_type(fd), WIRE_T_ERROR);
 	close(fd);
 	nanosleep(&ts, NULL);
@@ -822,10 +859,10 @@ test_bad_senders(void **state)
 
 	/* accepted, then the stream is cut in the middle */
 	fd = raw_connect(port);
-	raw_send(fd, WIRE_T_STATUS_REPLY, WIRE_F_JSON, good, strlen(good));
-	assert_int_equal(raw_recv_type(fd), WIRE_T_ACK);
-	raw_send(fd, WIRE_T_EVIDENCE, WIRE_F_EVIDENCE, "FAKESAVE", 8);
-	raw_send(fd, WIRE_T_EVIDENCE, WIRE_F_EVIDENCE, junk, sizeof(junk));
+	raw_config(fd, good, cfg);
+	assert_int_equal(raw_recv_type(fd), WIRE_T_MIG_READY);
+	raw_send(fd, WIRE_T_MIG_DATA, WIRE_F_DATA, "FAKESAVE", 8);
+	raw_send(fd, WIRE_T_MIG_DATA, WIRE_F_DATA, junk, sizeof(junk));
 	close(fd);
 	pd = wait_done(dst);
 	assert_int_equal(pd.status, MIG_STREAM_FAILED);
@@ -839,10 +876,10 @@ test_bad_senders(void **state)
 	uri_of(uri, sizeof(uri), port = free_port());
 	assert_int_equal(dst->ops->incoming(dst, uri, NULL, &e), 0);
 	fd = raw_connect(port);
-	raw_send(fd, WIRE_T_STATUS_REPLY, WIRE_F_JSON, good, strlen(good));
-	assert_int_equal(raw_recv_type(fd), WIRE_T_ACK);
-	raw_send(fd, WIRE_T_EVIDENCE, WIRE_F_EVIDENCE, junk, sizeof(junk));
-	raw_send(fd, WIRE_T_ACK, WIRE_F_SEQ, NULL, 99);
+	raw_config(fd, good, cfg);
+	assert_int_equal(raw_recv_type(fd), WIRE_T_MIG_READY);
+	raw_send(fd, WIRE_T_MIG_DATA, WIRE_F_DATA, junk, sizeof(junk));
+	raw_send(fd, WIRE_T_MIG_END, WIRE_F_TOTAL, NULL, 99);
 	assert_int_equal(raw_recv_type(fd), WIRE_T_ERROR);
 	close(fd);
 	pd = wait_done(dst);

@@ -19,6 +19,8 @@ static const uint8_t nonce[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
     30, 31, 32 };
 static const char evidence_json[] =
     "{\"format\": \"vouch-evidence\", \"version\": 1, \"nonce\": \"00\"}";
+static const char mig_format[] = "vouch-xen-migration 1";
+static const char mig_json[] = "{\n\t\"c_info\": {\"name\": \"vm1\"}\r\n}";
 
 #define OK(x)	assert_int_equal((x), 0)
 
@@ -27,6 +29,8 @@ static void
 fill(struct wire_enc *w, uint16_t type)
 {
 	uint8_t ek[91], akpub[300], akname[34], cred[150], encs[256], sec[32];
+	uint8_t data[300];
+	size_t i;
 
 	memset(ek, 0x30, sizeof(ek));
 	memset(akpub, 0x01, sizeof(akpub));
@@ -34,6 +38,8 @@ fill(struct wire_enc *w, uint16_t type)
 	memset(cred, 0xc7, sizeof(cred));
 	memset(encs, 0xe5, sizeof(encs));
 	memset(sec, 0x5e, sizeof(sec));
+	for (i = 0; i < sizeof(data); i++)	/* NULs and all: opaque */
+		data[i] = (uint8_t)i;
 	switch (type) {
 	case WIRE_T_HELLO:
 		OK(wire_put_str(w, WIRE_F_HOST, "host-a.region1", NULL));
@@ -96,6 +102,21 @@ fill(struct wire_enc *w, uint16_t type)
 		OK(wire_put_u32(w, WIRE_F_CODE, WIRE_ERR_REASON_BASE +
 		    WIRE_R_BAD_MAGIC, NULL));
 		OK(wire_put_str(w, WIRE_F_MESSAGE, "wire: bad-magic", NULL));
+		break;
+	case WIRE_T_MIG_CONFIG:
+		OK(wire_put_str(w, WIRE_F_FORMAT, mig_format, NULL));
+		OK(wire_put_str(w, WIRE_F_JSON, mig_json, NULL));
+		break;
+	case WIRE_T_MIG_READY:
+		break;		/* no fields */
+	case WIRE_T_MIG_DATA:
+		OK(wire_put_bytes(w, WIRE_F_DATA, data, sizeof(data), NULL));
+		break;
+	case WIRE_T_MIG_END:
+		OK(wire_put_u64(w, WIRE_F_TOTAL, 0x0102030405060708ull, NULL));
+		break;
+	case WIRE_T_MIG_RESULT:
+		OK(wire_put_u64(w, WIRE_F_TOTAL, UINT64_MAX, NULL));
 		break;
 	default:
 		fail_msg("no filler for type %u", type);
@@ -230,6 +251,27 @@ check_msg(const struct wire_msg *m, uint16_t type)
 		OK(wire_get_u32(m, WIRE_F_CODE, &u32, NULL));
 		assert_int_equal(u32, WIRE_ERR_REASON_BASE + WIRE_R_BAD_MAGIC);
 		check_str(m, WIRE_F_MESSAGE, 0, "wire: bad-magic");
+		break;
+	case WIRE_T_MIG_CONFIG:
+		check_str(m, WIRE_F_FORMAT, 0, mig_format);
+		check_str(m, WIRE_F_JSON, 0, mig_json);
+		break;
+	case WIRE_T_MIG_READY:
+		assert_int_equal(wire_msg_nfields(m), 0);
+		break;
+	case WIRE_T_MIG_DATA:
+		OK(wire_get_bytes(m, WIRE_F_DATA, &p, &n, NULL));
+		assert_int_equal(n, 300);
+		for (n = 0; n < 300; n++)
+			assert_int_equal(p[n], (uint8_t)n);
+		break;
+	case WIRE_T_MIG_END:
+		OK(wire_get_u64(m, WIRE_F_TOTAL, &u64, NULL));
+		assert_true(u64 == 0x0102030405060708ull);
+		break;
+	case WIRE_T_MIG_RESULT:
+		OK(wire_get_u64(m, WIRE_F_TOTAL, &u64, NULL));
+		assert_true(u64 == UINT64_MAX);
 		break;
 	default:
 		fail_msg("no checker for type %u", type);
@@ -664,7 +706,8 @@ test_oversize_from_header(void **state)
 		enum wire_reason why = WIRE_R_OK;
 		size_t lim = wire_frame_limit(t);
 
-		assert_true(lim > WIRE_HDR_LEN && lim <= wire_frame_limit(0));
+		/* (MIG_READY has no fields: its limit is the header.) */
+		assert_true(lim >= WIRE_HDR_LEN && lim <= wire_frame_limit(0));
 		raw_hdr(&r, WIRE_MAGIC, 1, t, 0);
 		be(r.b + 12, lim - WIRE_HDR_LEN, 4);
 		OK(wire_decode_header(r.b, WIRE_HDR_LEN, &h, &why, NULL));
@@ -682,7 +725,7 @@ test_oversize_from_header(void **state)
 	{
 		static const size_t documented[WIRE_T_COUNT_] = { 0, 302,
 		    16644, 326, 33292310, 33358797, 11370, 2076, 86, 65558,
-		    8388630, 30, 1056 };
+		    8388630, 30, 1056, 1048668, 16, 262166, 30, 30 };
 		for (t = 1; t < WIRE_T_COUNT_; t++)
 			assert_int_equal(wire_frame_limit(t), documented[t]);
 	}
@@ -691,6 +734,9 @@ test_oversize_from_header(void **state)
 	assert_true(wire_frame_limit(WIRE_T_CHALLENGE) < 1024);
 	assert_true(wire_frame_limit(WIRE_T_HELLO) < 1024);
 	assert_true(wire_frame_limit(WIRE_T_EVIDENCE) > WIRE_EVIDENCE_MAX);
+	assert_int_equal(wire_frame_limit(WIRE_T_MIG_READY), WIRE_HDR_LEN);
+	assert_int_equal(wire_frame_limit(WIRE_T_MIG_DATA),
+	    WIRE_HDR_LEN + WIRE_FIELD_HDR_LEN + WIRE_MIG_DATA_MAX);
 }
 
 /* The largest evidence fits a VERDICT with every other field at its max. */
@@ -862,6 +908,222 @@ test_decode_owned(void **state)
 	free(f);			/* still ours after a failure */
 }
 
+/*
+ * A frame of type with one field tag of len bytes, all fillv, followed by
+ * the raw fields of extra (already encoded, elen bytes); malloc'd.  For
+ * values too large for struct raw.
+ */
+static uint8_t *
+big_frame(uint16_t type, uint16_t tag, size_t len, uint8_t fillv,
+    const uint8_t *extra, size_t elen, size_t *flen)
+{
+	uint8_t *f;
+
+	*flen = WIRE_HDR_LEN + WIRE_FIELD_HDR_LEN + len + elen;
+	f = malloc(*flen);
+	assert_non_null(f);
+	memcpy(f, WIRE_MAGIC, 4);
+	be(f + 4, WIRE_VERSION, 2);
+	be(f + 6, type, 2);
+	be(f + 8, 0, 4);
+	be(f + 12, *flen - WIRE_HDR_LEN, 4);
+	be(f + WIRE_HDR_LEN, tag, 2);
+	be(f + WIRE_HDR_LEN + 2, len, 4);
+	memset(f + WIRE_HDR_LEN + WIRE_FIELD_HDR_LEN, fillv, len);
+	if (elen > 0)
+		memcpy(f + WIRE_HDR_LEN + WIRE_FIELD_HDR_LEN + len, extra, elen);
+	return f;
+}
+
+static void
+raw_mig_config(struct raw *r, const char *format, size_t flen,
+    const char *json)
+{
+	raw_hdr(r, WIRE_MAGIC, 1, WIRE_T_MIG_CONFIG, 0);
+	raw_field(r, WIRE_F_FORMAT, format, (uint32_t)flen);
+	raw_str(r, WIRE_F_JSON, json);
+}
+
+/*
+ * The migration-stream types (conversation 7): every bound on both
+ * sides of it, every required field missing, stray fields.
+ */
+static void
+test_migration_types(void **state)
+{
+	struct wire_enc *w = NULL;
+	struct wire_msg *m = NULL;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	const uint8_t *f;
+	uint8_t *big, fmt_field[6 + sizeof(mig_format) - 1];
+	char fmt[WIRE_MIG_FORMAT_MAX + 2], *json;
+	uint64_t u64 = 7;
+	size_t len;
+	struct raw r;
+
+	(void)state;
+	memset(fmt, 'f', sizeof(fmt));
+	fmt[sizeof(fmt) - 1] = '\0';
+
+	/* MIG_CONFIG.FORMAT: string 1..WIRE_MIG_FORMAT_MAX */
+	raw_mig_config(&r, mig_format, strlen(mig_format), "{}");
+	expect_ok(r.b, r.len, "smallest MIG_CONFIG");
+	raw_mig_config(&r, fmt, WIRE_MIG_FORMAT_MAX, "{}");
+	expect_ok(r.b, r.len, "FORMAT at its maximum");
+	raw_mig_config(&r, fmt, WIRE_MIG_FORMAT_MAX + 1, "{}");
+	expect(r.b, r.len, WIRE_R_LENGTH, "FORMAT one over its maximum");
+	raw_mig_config(&r, "", 0, "{}");
+	expect(r.b, r.len, WIRE_R_LENGTH, "empty FORMAT");
+	raw_mig_config(&r, "vouch-xen-migration 1\n", 22, "{}");
+	expect(r.b, r.len, WIRE_R_BAD_STRING, "LF in FORMAT (a string)");
+	/* MIG_CONFIG.JSON: text 2..WIRE_MIG_CONFIG_MAX */
+	raw_mig_config(&r, mig_format, strlen(mig_format), "{");
+	expect(r.b, r.len, WIRE_R_LENGTH, "1-byte JSON");
+	raw_mig_config(&r, mig_format, strlen(mig_format), "{\x01}");
+	expect(r.b, r.len, WIRE_R_BAD_STRING, "control character in JSON");
+	be(fmt_field, WIRE_F_FORMAT, 2);
+	be(fmt_field + 2, strlen(mig_format), 4);
+	memcpy(fmt_field + 6, mig_format, strlen(mig_format));
+	big = big_frame(WIRE_T_MIG_CONFIG, WIRE_F_JSON, WIRE_MIG_CONFIG_MAX,
+	    ' ', fmt_field, sizeof(fmt_field), &len);
+	assert_int_equal(len, wire_frame_limit(WIRE_T_MIG_CONFIG) -
+	    (WIRE_MIG_FORMAT_MAX - strlen(mig_format)));
+	expect_ok(big, len, "JSON at its maximum");
+	free(big);
+	/* one more byte: the frame still fits (FORMAT is short), the value not */
+	big = big_frame(WIRE_T_MIG_CONFIG, WIRE_F_JSON, WIRE_MIG_CONFIG_MAX + 1,
+	    ' ', fmt_field, sizeof(fmt_field), &len);
+	assert_true(len <= wire_frame_limit(WIRE_T_MIG_CONFIG));
+	expect(big, len, WIRE_R_LENGTH, "JSON one over its maximum");
+	free(big);
+	json = malloc(WIRE_MIG_CONFIG_MAX + 2);
+	assert_non_null(json);
+	memset(json, ' ', WIRE_MIG_CONFIG_MAX + 1);
+	json[WIRE_MIG_CONFIG_MAX + 1] = '\0';
+	OK(wire_enc_new(WIRE_T_MIG_CONFIG, &w, NULL));
+	assert_int_equal(wire_put_str(w, WIRE_F_JSON, json, &e),
+	    VOUCH_E_FORMAT);
+	assert_int_equal(wire_put_str(w, WIRE_F_FORMAT, fmt, &e),
+	    VOUCH_E_FORMAT);
+	json[WIRE_MIG_CONFIG_MAX] = '\0';
+	OK(wire_put_str(w, WIRE_F_JSON, json, NULL));
+	assert_int_equal(wire_enc_finish(w, &f, &len, &e), VOUCH_E_INVAL);
+	assert_non_null(strstr(e.msg, "FORMAT"));
+	OK(wire_put_str(w, WIRE_F_FORMAT, mig_format, NULL));
+	OK(wire_enc_finish(w, &f, &len, NULL));
+	wire_enc_free(w);
+	free(json);
+	/* required, once each, nothing else */
+	raw_hdr(&r, WIRE_MAGIC, 1, WIRE_T_MIG_CONFIG, 0);
+	raw_str(&r, WIRE_F_JSON, "{}");
+	expect(r.b, r.len, WIRE_R_MISSING, "MIG_CONFIG without FORMAT");
+	raw_hdr(&r, WIRE_MAGIC, 1, WIRE_T_MIG_CONFIG, 0);
+	raw_str(&r, WIRE_F_FORMAT, mig_format);
+	expect(r.b, r.len, WIRE_R_MISSING, "MIG_CONFIG without JSON");
+	raw_mig_config(&r, mig_format, strlen(mig_format), "{}");
+	raw_str(&r, WIRE_F_FORMAT, mig_format);
+	expect(r.b, r.len, WIRE_R_DUPLICATE, "FORMAT twice");
+	raw_mig_config(&r, mig_format, strlen(mig_format), "{}");
+	raw_u64(&r, WIRE_F_TOTAL, 1);
+	expect(r.b, r.len, WIRE_R_TAG_NOT_ALLOWED, "TOTAL in a MIG_CONFIG");
+
+	/* MIG_READY: an empty body, exactly */
+	raw_hdr(&r, WIRE_MAGIC, 1, WIRE_T_MIG_READY, 0);
+	expect_ok(r.b, r.len, "MIG_READY");
+	OK(wire_decode(r.b, r.len, &m, NULL, NULL));
+	assert_int_equal(wire_msg_nfields(m), 0);
+	assert_int_equal(wire_get_u64(m, WIRE_F_TOTAL, &u64, &e),
+	    VOUCH_E_INVAL);
+	assert_true(u64 == 7);
+	wire_msg_free(m);
+	raw_u64(&r, WIRE_F_SEQ, 0);
+	expect(r.b, r.len, WIRE_R_OVERSIZE, "MIG_READY with a field");
+	OK(wire_enc_new(WIRE_T_MIG_READY, &w, NULL));
+	assert_int_equal(wire_put_u64(w, WIRE_F_TOTAL, 0, &e), VOUCH_E_INVAL);
+	OK(wire_enc_finish(w, &f, &len, NULL));
+	assert_int_equal(len, WIRE_HDR_LEN);
+	wire_enc_free(w);
+
+	/* MIG_DATA.DATA: bytes 1..WIRE_MIG_DATA_MAX */
+	big = big_frame(WIRE_T_MIG_DATA, WIRE_F_DATA, WIRE_MIG_DATA_MAX, 0,
+	    NULL, 0, &len);
+	assert_int_equal(len, wire_frame_limit(WIRE_T_MIG_DATA));
+	expect_ok(big, len, "DATA at its maximum");
+	free(big);
+	/* one more byte is decided from the header alone */
+	big = big_frame(WIRE_T_MIG_DATA, WIRE_F_DATA, WIRE_MIG_DATA_MAX + 1, 0,
+	    NULL, 0, &len);
+	expect(big, WIRE_HDR_LEN, WIRE_R_OVERSIZE, "DATA one over its maximum");
+	OK(wire_enc_new(WIRE_T_MIG_DATA, &w, NULL));
+	assert_int_equal(wire_put_bytes(w, WIRE_F_DATA, big,
+	    WIRE_MIG_DATA_MAX + 1, &e), VOUCH_E_FORMAT);
+	OK(wire_put_bytes(w, WIRE_F_DATA, big, WIRE_MIG_DATA_MAX, NULL));
+	assert_int_equal(wire_put_bytes(w, WIRE_F_DATA, big, 1, &e),
+	    VOUCH_E_LIMIT);
+	OK(wire_enc_finish(w, &f, &len, NULL));
+	wire_enc_free(w);
+	free(big);
+	raw_hdr(&r, WIRE_MAGIC, 1, WIRE_T_MIG_DATA, 0);
+	raw_field(&r, WIRE_F_DATA, "", 0);
+	expect(r.b, r.len, WIRE_R_LENGTH, "empty DATA");
+	raw_hdr(&r, WIRE_MAGIC, 1, WIRE_T_MIG_DATA, 0);
+	expect(r.b, r.len, WIRE_R_MISSING, "MIG_DATA without DATA");
+	raw_hdr(&r, WIRE_MAGIC, 1, WIRE_T_MIG_DATA, 0);
+	raw_field(&r, WIRE_F_DATA, "ab", 2);
+	raw_field(&r, WIRE_F_DATA, "cd", 2);
+	expect(r.b, r.len, WIRE_R_DUPLICATE, "DATA twice");
+	raw_hdr(&r, WIRE_MAGIC, 1, WIRE_T_MIG_DATA, 0);
+	raw_field(&r, WIRE_F_EVIDENCE, "ab", 2);
+	expect(r.b, r.len, WIRE_R_TAG_NOT_ALLOWED, "EVIDENCE in a MIG_DATA");
+
+	/* MIG_END and MIG_RESULT.TOTAL: u64, any value, 8 bytes exactly */
+	{
+		static const uint16_t tt[] = { WIRE_T_MIG_END,
+		    WIRE_T_MIG_RESULT };
+		size_t k;
+
+		for (k = 0; k < 2; k++) {
+			raw_hdr(&r, WIRE_MAGIC, 1, tt[k], 0);
+			raw_u64(&r, WIRE_F_TOTAL, 0);
+			expect_ok(r.b, r.len, "TOTAL 0");
+			raw_hdr(&r, WIRE_MAGIC, 1, tt[k], 0);
+			raw_u32(&r, WIRE_F_TOTAL, 1);
+			expect(r.b, r.len, WIRE_R_LENGTH, "4-byte TOTAL");
+			raw_hdr(&r, WIRE_MAGIC, 1, tt[k], 0);
+			expect(r.b, r.len, WIRE_R_MISSING, "no TOTAL");
+			raw_hdr(&r, WIRE_MAGIC, 1, tt[k], 0);
+			raw_u64(&r, WIRE_F_SEQ, 1);
+			expect(r.b, r.len, WIRE_R_TAG_NOT_ALLOWED,
+			    "SEQ instead of TOTAL");
+			raw_hdr(&r, WIRE_MAGIC, 1, tt[k], 0);
+			raw_u64(&r, WIRE_F_TOTAL, 1);
+			raw_u64(&r, WIRE_F_TOTAL, 1);
+			expect(r.b, r.len, WIRE_R_OVERSIZE, "TOTAL twice");
+			OK(wire_enc_new(tt[k], &w, NULL));
+			assert_int_equal(wire_put_u32(w, WIRE_F_TOTAL, 1, &e),
+			    VOUCH_E_INVAL);
+			assert_int_equal(wire_enc_finish(w, &f, &len, &e),
+			    VOUCH_E_INVAL);
+			OK(wire_put_u64(w, WIRE_F_TOTAL, 12345, NULL));
+			OK(wire_enc_finish(w, &f, &len, NULL));
+			OK(wire_decode(f, len, &m, NULL, NULL));
+			OK(wire_get_u64(m, WIRE_F_TOTAL, &u64, NULL));
+			assert_int_equal(u64, 12345);
+			wire_msg_free(m);
+			wire_enc_free(w);
+		}
+	}
+	assert_string_equal(wire_type_name(WIRE_T_MIG_CONFIG), "MIG_CONFIG");
+	assert_string_equal(wire_type_name(WIRE_T_MIG_RESULT), "MIG_RESULT");
+	assert_string_equal(wire_tag_name(WIRE_F_TOTAL), "TOTAL");
+	/* appended: the existing numbers did not move */
+	assert_int_equal(WIRE_T_ERROR, 12);
+	assert_int_equal(WIRE_T_MIG_CONFIG, 13);
+	assert_int_equal(WIRE_T_MIG_RESULT, 17);
+	assert_int_equal(WIRE_F_MESSAGE, 27);
+	assert_int_equal(WIRE_F_FORMAT, 28);
+}
+
 static void
 test_names(void **state)
 {
@@ -895,6 +1157,7 @@ main(void)
 		cmocka_unit_test(test_encoder_refusals),
 		cmocka_unit_test(test_getter_contracts),
 		cmocka_unit_test(test_decode_owned),
+		cmocka_unit_test(test_migration_types),
 		cmocka_unit_test(test_names),
 	};
 
