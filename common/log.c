@@ -32,6 +32,9 @@ log_get_level(void)
 	return log_level;
 }
 
+static void vlog(enum log_level lvl, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 vlog(enum log_level lvl, const char *fmt, va_list ap)
 {
