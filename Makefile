@@ -72,7 +72,7 @@ $(eval $(call variant,$(A),$(SAN_CFLAGS),$(SAN_LDFLAGS)))
 # dynamic loader, no libraries in the guest): the release objects, the
 # archives of the libraries it needs (static link order).
 STATIC_LIBS := -lbpf -lelf -lz -lxenforeignmemory -lxentoollog -lxentoolcore \
-	   -lconfig -ljson-c -lcrypto -ldl -lm -lpthread
+	   -lconfig -ljson-c -lssl -lcrypto -ldl -lm -lpthread
 $(O)/static/vouch-guard: $(O)/obj/daemons/vouch-guard.o $(O)/libvouch.a
 	@mkdir -p $(dir $@)
 	$(CC) -static -o $@ $^ $(STATIC_LIBS)

@@ -31,6 +31,7 @@
 #include "measure/imalog.h"
 #include "measure/rtlog.h"
 #include "attest/agent.h"
+#include "attest/agent_client.h"
 #include "attest/enrol.h"
 #include "attest/evidence.h"
 #include "attest/tpm.h"
@@ -150,25 +151,6 @@ agent_apply_lie(enum agent_lie lie, uint8_t honest)
 	case AGENT_LIE_NONE:	break;
 	}
 	return honest;
-}
-
-void
-agent_reason_clean(const char *in, char *out, size_t cap)
-{
-	size_t i, max;
-
-	if (cap == 0)
-		return;
-	/* ASCII only: always a valid wire string, whatever the input. */
-	max = cap - 1 < 1024 ? cap - 1 : 1024;
-	for (i = 0; in[i] != '\0' && i < max; i++) {
-		unsigned char ch = (unsigned char)in[i];
-
-		out[i] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
-	}
-	if (i == 0 && max > 0)
-		out[i++] = '?';
-	out[i] = '\0';
 }
 
 static void
@@ -968,158 +950,13 @@ fail:
 	return r;
 }
 
-/* ---- wire helpers ------------------------------------------------------- */
-
-static int
-send_enc(struct tls_conn *c, struct wire_enc *w, struct vouch_err *e)
-{
-	const uint8_t *frame;
-	size_t len;
-	int r;
-
-	if ((r = wire_enc_finish(w, &frame, &len, e)) == 0)
-		r = tls_send(c, frame, len, AGENT_TIMEOUT_MS, e);
-	wire_enc_free(w);
-	return r;
-}
-
-static void
-send_error(struct tls_conn *c, int code, const char *msg)
-{
-	struct wire_enc *w = NULL;
-	char clean[1025];
-
-	agent_reason_clean(msg, clean, sizeof(clean));
-	if (code < 0)
-		code = -code;
-	if (code < 1 || code > 65535)
-		code = -VOUCH_E_INTERNAL;
-	if (wire_enc_new(WIRE_T_ERROR, &w, NULL) < 0)
-		return;
-	if (wire_put_u32(w, WIRE_F_CODE, (uint32_t)code, NULL) < 0 ||
-	    wire_put_str(w, WIRE_F_MESSAGE, clean, NULL) < 0) {
-		wire_enc_free(w);
-		return;
-	}
-	(void)send_enc(c, w, NULL);
-}
-
-static int
-send_hello(struct tls_conn *c, const char *me, uint8_t role,
-    struct vouch_err *e)
-{
-	struct wire_enc *w;
-	int r;
-
-	if ((r = wire_enc_new(WIRE_T_HELLO, &w, e)) < 0)
-		return r;
-	if ((r = wire_put_str(w, WIRE_F_HOST, me, e)) < 0 ||
-	    (r = wire_put_u8(w, WIRE_F_ROLE, role, e)) < 0 ||
-	    (r = wire_put_u32(w, WIRE_F_VERSION_MIN, WIRE_VERSION_MIN, e)) < 0 ||
-	    (r = wire_put_u32(w, WIRE_F_VERSION_MAX, WIRE_VERSION_MAX, e)) < 0) {
-		wire_enc_free(w);
-		return r;
-	}
-	return send_enc(c, w, e);
-}
-
-/*
- * Receive the next frame, which must be of type want.  An ERROR from the
- * peer becomes VOUCH_E_STATE with its text; any other type is answered
- * with ERROR.  *out only on success.
- */
-static int
-recv_want(struct tls_conn *c, uint16_t want, struct wire_msg **out,
-    struct vouch_err *e)
-{
-	struct wire_msg *m = NULL;
-	char msg[1025];
-	uint32_t code = 0;
-	int r;
-
-	if ((r = tls_recv(c, AGENT_TIMEOUT_MS, &m, NULL, e)) < 0)
-		return r;
-	if (wire_msg_type(m) == want) {
-		*out = m;
-		return 0;
-	}
-	if (wire_msg_type(m) == WIRE_T_ERROR) {
-		msg[0] = '\0';
-		(void)wire_get_u32(m, WIRE_F_CODE, &code, NULL);
-		(void)wire_get_str(m, WIRE_F_MESSAGE, msg, sizeof(msg), NULL);
-		wire_msg_free(m);
-		return vouch_err_set(e, VOUCH_E_STATE, "%s answered ERROR "
-		    "%u: %s", tls_peer_name(c), code, msg);
-	}
-	r = vouch_err_set(e, VOUCH_E_FORMAT, "%s sent %s, expected %s",
-	    tls_peer_name(c), wire_type_name(wire_msg_type(m)),
-	    wire_type_name(want));
-	wire_msg_free(m);
-	send_error(c, VOUCH_E_FORMAT, e != NULL ? e->msg : "unexpected frame");
-	return r;
-}
-
-/* A peer's HELLO: its HOST must be its certificate's name. */
-static int
-recv_hello(struct tls_conn *c, struct vouch_err *e)
-{
-	struct wire_msg *m;
-	char host[WIRE_HOST_MAX + 1];
-	uint32_t vmin = 0, vmax = 0;
-	int r;
-
-	if ((r = recv_want(c, WIRE_T_HELLO, &m, e)) < 0)
-		return r;
-	if ((r = wire_get_str(m, WIRE_F_HOST, host, sizeof(host), e)) < 0 ||
-	    (r = wire_get_u32(m, WIRE_F_VERSION_MIN, &vmin, e)) < 0 ||
-	    (r = wire_get_u32(m, WIRE_F_VERSION_MAX, &vmax, e)) < 0) {
-		wire_msg_free(m);
-		return r;
-	}
-	wire_msg_free(m);
-	if (strcmp(host, tls_peer_name(c)) != 0) {
-		r = vouch_err_set(e, VOUCH_E_FORMAT, "HELLO.HOST '%s' is not "
-		    "the certificate's name '%s'", host, tls_peer_name(c));
-		send_error(c, VOUCH_E_FORMAT, "HELLO.HOST differs from the "
-		    "certificate name");
-		return r;
-	}
-	if (vmin > WIRE_VERSION_MAX || vmax < WIRE_VERSION_MIN ||
-	    vmin > vmax) {
-		send_error(c, VOUCH_E_UNSUPPORTED, "no common protocol "
-		    "version");
-		return vouch_err_set(e, VOUCH_E_UNSUPPORTED, "%s speaks "
-		    "versions %u..%u, we %d..%d", host, vmin, vmax,
-		    WIRE_VERSION_MIN, WIRE_VERSION_MAX);
-	}
-	return 0;
-}
-
-/* Client side: connect, HELLO both ways.  *out only on success. */
-static int
-dial_ctx(struct tls_ctx *ctx, const char *me, uint8_t role,
-    const struct region_host *h, struct tls_conn **out, struct vouch_err *e)
-{
-	struct tls_conn *c = NULL;
-	int r;
-
-	if ((r = tls_connect(ctx, h->addr, h->port, h->name,
-	    AGENT_TIMEOUT_MS, &c, e)) < 0 ||
-	    (r = send_hello(c, me, role, e)) < 0 ||
-	    (r = recv_hello(c, e)) < 0) {
-		vouch_err_prefix(e, "%s (%s:%u)", h->name, h->addr, h->port);
-		tls_close(c);
-		return r;
-	}
-	*out = c;
-	return 0;
-}
+/* ---- wire helpers: attest/agent_client.c ------------------------------ */
 
 static int
 dial(struct agent *a, const struct region_host *h, struct tls_conn **out,
     struct vouch_err *e)
 {
-	return dial_ctx(a->cli, a->conf->host, WIRE_ROLE_VOUCHD, h, out, e);
+	return agent_dial(a->cli, a->conf->host, WIRE_ROLE_VOUCHD, h, out, e);
 }
 
 /* ---- conversation 3/5, subject side ------------------------------------- */
@@ -1173,9 +1010,9 @@ agent_serve(struct agent *a, int fd, char *peer, size_t peer_cap,
 		return r;
 	if (peer != NULL && peer_cap > 0)
 		snprintf(peer, peer_cap, "%s", tls_peer_name(c));
-	if ((r = recv_hello(c, e)) < 0 ||
-	    (r = send_hello(c, a->conf->host, WIRE_ROLE_VOUCHD, e)) < 0 ||
-	    (r = recv_want(c, WIRE_T_CHALLENGE, &m, e)) < 0)
+	if ((r = agent_recv_hello(c, e)) < 0 ||
+	    (r = agent_send_hello(c, a->conf->host, WIRE_ROLE_VOUCHD, e)) < 0 ||
+	    (r = agent_recv_want(c, WIRE_T_CHALLENGE, &m, e)) < 0)
 		goto out;
 	if ((r = wire_get_bytes(m, WIRE_F_NONCE, &nonce, &nonce_len, e)) < 0 ||
 	    (r = wire_get_str(m, WIRE_F_PCR_SEL, sel, sizeof(sel), e)) < 0 ||
@@ -1183,13 +1020,13 @@ agent_serve(struct agent *a, int fd, char *peer, size_t peer_cap,
 		goto out;
 	if ((r = agent_evidence(a, nonce, nonce_len, sel, flags, &json, &len,
 	    e)) < 0) {
-		send_error(c, r, e != NULL ? e->msg : "no evidence");
+		agent_send_error(c, r, e != NULL ? e->msg : "no evidence");
 		goto out;
 	}
 	if (len > WIRE_EVIDENCE_MAX) {
 		r = vouch_err_set(e, VOUCH_E_LIMIT, "evidence of %zu bytes is "
 		    "over the wire limit", len);
-		send_error(c, r, e != NULL ? e->msg : "evidence too large");
+		agent_send_error(c, r, e != NULL ? e->msg : "evidence too large");
 		goto out;
 	}
 	if ((r = wire_enc_new(WIRE_T_EVIDENCE, &w, e)) < 0)
@@ -1198,7 +1035,7 @@ agent_serve(struct agent *a, int fd, char *peer, size_t peer_cap,
 		wire_enc_free(w);
 		goto out;
 	}
-	r = send_enc(c, w, e);
+	r = agent_send_enc(c, w, e);
 out:
 	free(json);
 	wire_msg_free(m);
@@ -1295,8 +1132,8 @@ agent_enrol(struct agent *a, struct vouch_err *e)
 		wire_enc_free(w);
 		goto out;
 	}
-	if ((r = send_enc(c, w, e)) < 0 ||
-	    (r = recv_want(c, WIRE_T_ENROL_CHALLENGE, &m, e)) < 0)
+	if ((r = agent_send_enc(c, w, e)) < 0 ||
+	    (r = agent_recv_want(c, WIRE_T_ENROL_CHALLENGE, &m, e)) < 0)
 		goto out;
 	if ((r = wire_get_bytes(m, WIRE_F_CREDENTIAL, &cred, &cred_len,
 	    e)) < 0 ||
@@ -1314,7 +1151,7 @@ agent_enrol(struct agent *a, struct vouch_err *e)
 	memcpy(rq.enc_secret, enc, enc_len);
 	if ((r = priv_call(a, PRIV_ACTIVATE, &rq, sizeof(rq), &rep, &replen,
 	    e)) < 0) {
-		send_error(c, r, "credential activation failed");
+		agent_send_error(c, r, "credential activation failed");
 		goto out;
 	}
 	memcpy(&got, rep, sizeof(got));
@@ -1332,8 +1169,8 @@ agent_enrol(struct agent *a, struct vouch_err *e)
 		wire_enc_free(w);
 		goto out;
 	}
-	if ((r = send_enc(c, w, e)) < 0 ||
-	    (r = recv_want(c, WIRE_T_ACK, &m, e)) < 0)
+	if ((r = agent_send_enc(c, w, e)) < 0 ||
+	    (r = agent_recv_want(c, WIRE_T_ACK, &m, e)) < 0)
 		goto out;
 	a->enrolled = 1;
 	r = 0;
@@ -1360,7 +1197,7 @@ agent_epoch_fetch(struct agent *a, struct agent_epoch *ep, int *fresh,
 	memset(ep, 0, sizeof(*ep));
 	if ((r = dial(a, region_tcbd(a->conf->region), &c, e)) < 0)
 		return r;
-	if ((r = recv_want(c, WIRE_T_EPOCH, &m, e)) < 0)
+	if ((r = agent_recv_want(c, WIRE_T_EPOCH, &m, e)) < 0)
 		goto out;
 	if ((r = wire_get_u64(m, WIRE_F_EPOCH, &ep->epoch, e)) < 0 ||
 	    (r = wire_get_bytes(m, WIRE_F_EPOCH_RANDOM, &rnd, &rlen, e)) < 0)
@@ -1414,8 +1251,8 @@ agent_fetch_ak(struct agent *a, const char *host, char **pem,
 		wire_enc_free(w);
 		goto out;
 	}
-	if ((r = send_enc(c, w, e)) < 0 ||
-	    (r = recv_want(c, WIRE_T_STATUS_REPLY, &m, e)) < 0 ||
+	if ((r = agent_send_enc(c, w, e)) < 0 ||
+	    (r = agent_recv_want(c, WIRE_T_STATUS_REPLY, &m, e)) < 0 ||
 	    (r = wire_get_bytes(m, WIRE_F_JSON, &txt, &len, e)) < 0)
 		goto out;
 	{
@@ -1551,7 +1388,7 @@ agent_challenge(struct tls_ctx *ctx, const char *me, uint8_t role,
 	size_t len;
 	int r;
 
-	if ((r = dial_ctx(ctx, me, role, h, &c, e)) < 0)
+	if ((r = agent_dial(ctx, me, role, h, &c, e)) < 0)
 		return r;
 	if ((r = wire_enc_new(WIRE_T_CHALLENGE, &w, e)) < 0)
 		goto out;
@@ -1562,8 +1399,8 @@ agent_challenge(struct tls_ctx *ctx, const char *me, uint8_t role,
 		wire_enc_free(w);
 		goto out;
 	}
-	if ((r = send_enc(c, w, e)) < 0 ||
-	    (r = recv_want(c, WIRE_T_EVIDENCE, &m, e)) < 0 ||
+	if ((r = agent_send_enc(c, w, e)) < 0 ||
+	    (r = agent_recv_want(c, WIRE_T_EVIDENCE, &m, e)) < 0 ||
 	    (r = wire_get_bytes(m, WIRE_F_EVIDENCE, &p, &len, e)) < 0)
 		goto out;
 	if ((*raw = malloc(len + 1)) == NULL) {
@@ -1736,7 +1573,7 @@ send_verdict(struct agent *a, struct tls_conn *c, const struct qverdict *v,
 	for (i = 0; i < v->nreasons; i++)
 		if ((r = wire_put_str(w, WIRE_F_REASON, v->reasons[i], e)) < 0)
 			goto fail;
-	return send_enc(c, w, e);
+	return agent_send_enc(c, w, e);
 fail:
 	wire_enc_free(w);
 	return r;

@@ -60,6 +60,9 @@ static const struct tag_def {
 	[WIRE_F_FORMAT]		= { "FORMAT", K_STR },
 	[WIRE_F_DATA]		= { "DATA", K_BYTES },
 	[WIRE_F_TOTAL]		= { "TOTAL", K_U64 },
+	[WIRE_F_TARGET]		= { "TARGET", K_STR },
+	[WIRE_F_TYPE]		= { "TYPE", K_STR },
+	[WIRE_F_CRITICAL]	= { "CRITICAL", K_U8 },
 };
 
 /*
@@ -149,6 +152,16 @@ static const struct rule r_mig_total[] = {	/* MIG_END and MIG_RESULT */
 	U64(WIRE_F_TOTAL, REQ),
 };
 
+/* A guard finding (TIME in ms; SEQ echoed by ACK). */
+static const struct rule r_alert[] = {
+	VAR(WIRE_F_TARGET, REQ, 1, 1, WIRE_ALERT_TARGET_MAX),
+	VAR(WIRE_F_TYPE, REQ, 1, 1, WIRE_ALERT_TYPE_MAX),
+	U8(WIRE_F_CRITICAL, REQ, 0, 1),
+	U64(WIRE_F_TIME, REQ),
+	VAR(WIRE_F_JSON, REQ, 1, 2, WIRE_ALERT_JSON_MAX),
+	U64(WIRE_F_SEQ, OPT),
+};
+
 static const struct type_def {
 	const char		*name;
 	const struct rule	*rules;
@@ -172,6 +185,7 @@ static const struct type_def {
 	T(WIRE_T_MIG_DATA, "MIG_DATA", r_mig_data),
 	T(WIRE_T_MIG_END, "MIG_END", r_mig_total),
 	T(WIRE_T_MIG_RESULT, "MIG_RESULT", r_mig_total),
+	T(WIRE_T_ALERT, "ALERT", r_alert),
 #undef T
 };
 

@@ -73,10 +73,24 @@
  *					(a piece of the save stream)
  *	MIG_END		1  TOTAL	u64	(save-stream bytes sent)
  *	MIG_RESULT	1  TOTAL	u64	(save-stream bytes taken)
+ *	ALERT		1  TARGET	string	1..WIRE_ALERT_TARGET_MAX (VM name)
+ *			1  TYPE		string	1..WIRE_ALERT_TYPE_MAX
+ *					("syscall_hook": the finding's type)
+ *			1  CRITICAL	u8	0..1
+ *			1  TIME		u64	(ms since the epoch, UTC)
+ *			1  JSON		text	2..WIRE_ALERT_JSON_MAX
+ *					(the finding, one JSON object)
+ *			?  SEQ		u64	(sender's alert number, echoed
+ *					by ACK)
  *
  * The MIG_* types carry a hypervisor's live-migration stream between
  * two migration drivers (migrate/drv_xen.c): CONFIG -> READY | ERROR,
  * DATA*, END -> RESULT | ERROR; docs/protocol.md, conversation 7.
+ *
+ * ALERT carries one guard finding (vouch-guard -> vouch-tcbd after
+ * HELLO, pipelined like VERDICTs: ALERT* -> ACK{SEQ} each once stored,
+ * or ERROR); the sending host is its certificate's name, never a field.
+ * TIME is in milliseconds here (VERDICT.TIME is in seconds).
  *
  * Value kinds: u8/u32/u64 have exactly 1/4/8 bytes (big endian) and a
  * range; "bytes" is opaque; "string" is well-formed UTF-8 without
@@ -133,6 +147,7 @@ enum wire_type {
 	WIRE_T_MIG_DATA,
 	WIRE_T_MIG_END,
 	WIRE_T_MIG_RESULT,
+	WIRE_T_ALERT,		/* 18: a guard finding, docs/protocol.md 8 */
 	WIRE_T_COUNT_		/* one past the last type */
 };
 
@@ -168,6 +183,9 @@ enum wire_tag {
 	WIRE_F_FORMAT,		/* 28 */
 	WIRE_F_DATA,
 	WIRE_F_TOTAL,
+	WIRE_F_TARGET,		/* 31 */
+	WIRE_F_TYPE,
+	WIRE_F_CRITICAL,
 	WIRE_F_COUNT_		/* one past the last tag */
 };
 
@@ -206,6 +224,10 @@ enum wire_tag {
 #define WIRE_MIG_FORMAT_MAX	64
 #define WIRE_MIG_CONFIG_MAX	(1u << 20)
 #define WIRE_MIG_DATA_MAX	(256u << 10)
+/* ALERT: a VM name, a finding type ("syscall_outside_text"), the finding. */
+#define WIRE_ALERT_TARGET_MAX	64
+#define WIRE_ALERT_TYPE_MAX	32
+#define WIRE_ALERT_JSON_MAX	(16u << 10)
 
 /* Why a frame was rejected; each check has its own. */
 enum wire_reason {

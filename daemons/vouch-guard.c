@@ -4,6 +4,8 @@
  *	vouch-guard [--policy FILE] [--target NAME ... | --all] [--once]
  *	    [--json-log FILE] [--alert-cmd PROG] [--verbose]
  *	    [--memory SPEC] [--status FILE] [--console FILE] [--detached]
+ *	    [--vouchd-conf FILE | --region FILE --host NAME --cert PEM
+ *	     --key PEM --ca PEM]
  *	vouch-guard -n [-v] [--policy FILE]	check the policy [and print it]
  *
  * Threads:
@@ -27,8 +29,18 @@
  * (fork + execve, never a shell; argv = PROG TARGET, environment
  * VOUCH_GUARD_TARGET only besides PATH), with those findings as JSON lines
  * on its standard input and its standard output sent to standard error.
- * This is the hook for forwarding to vouchd / vouch-tcbd: a later wire
- * ALERT message will carry the same JSON.
+ *
+ * Alerts to vouch-tcbd (docs/protocol.md, conversation 8): with the
+ * host's credentials (--vouchd-conf, i.e. vouchd's configuration: host,
+ * region and tls; or --region/--host/--cert/--key/--ca, same meaning),
+ * every new critical finding and every repair is sent once as an ALERT
+ * carrying the finding's JSON.  The guard threads only queue it: a
+ * sender thread connects (mutual TLS, HELLO as the host), pipelines the
+ * queue and drops each alert vouch-tcbd ACKs.  The queue is bounded
+ * (ALERTQ_MAX): while vouch-tcbd is unreachable the oldest alerts are
+ * dropped and counted; reconnects back off from ALERT_BACKOFF_MIN_MS to
+ * ALERT_BACKOFF_MAX_MS.  An alert vouch-tcbd answers with ERROR (refused)
+ * is dropped and logged.  So checks never wait for the network.
  *
  * Guard VM control (a guard running inside a VM that sees its target
  * through an ivshmem window, docs/guards.md "The guard as a VM"):
@@ -71,7 +83,13 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/region.h"
+#include "common/tls.h"
 #include "common/util.h"
+#include "common/wire.h"
+#include "attest/agent.h"
+#include "attest/agent_client.h"
+#include "attest/agent_conf.h"
 #include "ids/guard.h"
 
 #define GUARD_REPEAT_MS		60000	/* persisting findings: re-written */
@@ -81,6 +99,11 @@
 #define MAX_TARGETS		GUARD_MAX_GUARDS
 #define ATTACH_WAIT_MS		10000	/* attach: the window to appear */
 #define STATUS_MAX_PS		1024	/* processes listed in the status */
+#define ALERTQ_MAX		256	/* alerts waiting for vouch-tcbd */
+#define ALERT_PIPELINE		64	/* = SVC_BATCH_MAX of vouch-tcbd */
+#define ALERT_BACKOFF_MIN_MS	500
+#define ALERT_BACKOFF_MAX_MS	30000
+#define ALERT_LOG_MS		60000	/* an unreachable vouch-tcbd: logged */
 
 struct worker {
 	struct guard_conf	 conf;		/* the policy's, --memory applied */
@@ -125,6 +148,9 @@ usage(FILE *f)
 	    "[--verbose]\n"
 	    "                   [--memory SPEC] [--status FILE] "
 	    "[--console FILE] [--detached]\n"
+	    "                   [--vouchd-conf FILE | --region FILE --host NAME"
+	    " --cert PEM\n"
+	    "                    --key PEM --ca PEM]\n"
 	    "       vouch-guard -n [-v] [--policy FILE]\n"
 	    "\n"
 	    "Watch target VMs from outside (VM introspection) with the guards\n"
@@ -147,6 +173,11 @@ usage(FILE *f)
 	    "  -C, --console FILE   findings as \"VOUCH-FINDING <json>\" lines\n"
 	    "                       and events on FILE (a serial console)\n"
 	    "  -D, --detached       start detached; SIGUSR2 attaches\n"
+	    "  -c, --vouchd-conf FILE  send new critical findings and repairs\n"
+	    "                       to vouch-tcbd as ALERTs with this host's\n"
+	    "                       credentials from vouchd's configuration\n"
+	    "      --region FILE --host NAME --cert PEM --key PEM --ca PEM\n"
+	    "                       the same, credentials given one by one\n"
 	    "SIGUSR1 detaches (closes the memory), SIGUSR2 attaches again\n"
 	    "(reopen, verify against the baseline).\n"
 	    "\n"
@@ -347,9 +378,394 @@ reap_children(int wait_all)
 	pthread_mutex_unlock(&g.lock);
 }
 
+/* ---- alerts to vouch-tcbd (conversation 8) ---------------------------- */
+
+struct aq_item {
+	char		 target[WIRE_ALERT_TARGET_MAX + 1];
+	char		 type[WIRE_ALERT_TYPE_MAX + 1];
+	int		 critical;
+	uint64_t	 time_ms;
+	char		*json;
+};
+
+static struct {
+	int			 on;		/* credentials given */
+	pthread_mutex_t		 mu;		/* everything below */
+	pthread_cond_t		 cv;
+	struct aq_item		 q[ALERTQ_MAX];	/* ring: oldest at head */
+	size_t			 head, n;
+	uint64_t		 dropped, dropped_logged;
+	int			 stop, final_tried;
+	/* the sender thread's own (no lock needed) */
+	pthread_t		 thread;
+	int			 started;
+	struct tls_ctx		*ctx;
+	struct region		*region;	/* --region, or conf's */
+	struct agent_conf	*conf;		/* --vouchd-conf */
+	char			 host[WIRE_HOST_MAX + 1];
+	uint64_t		 seq;		/* last SEQ sent */
+} aq = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static uint64_t
+real_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+aq_item_free(struct aq_item *it)
+{
+	free(it->json);
+	it->json = NULL;
+}
+
+/* Under aq.mu: append, dropping the oldest when full. */
+static void
+aq_push_locked(struct aq_item *it)
+{
+	if (aq.n == ALERTQ_MAX) {
+		aq_item_free(&aq.q[aq.head]);
+		aq.head = (aq.head + 1) % ALERTQ_MAX;
+		aq.n--;
+		aq.dropped++;
+	}
+	aq.q[(aq.head + aq.n) % ALERTQ_MAX] = *it;
+	aq.n++;
+}
+
+/*
+ * Queue one finding for vouch-tcbd (guard threads; never blocks on the
+ * network).
+ */
+static void
+alert_queue(const struct guard *gd, const struct vmi_finding *x)
+{
+	struct aq_item it;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mf;
+
+	if (!aq.on)
+		return;
+	memset(&it, 0, sizeof(it));
+	if ((mf = open_memstream(&buf, &len)) == NULL)
+		return;
+	guard_finding_json(gd, x, mf);
+	if (fclose(mf) != 0 || len < 2 || len > WIRE_ALERT_JSON_MAX) {
+		log_warn("alert for %s: finding of %zu bytes not sent",
+		    gd->conf.target, len);
+		free(buf);
+		return;
+	}
+	snprintf(it.target, sizeof(it.target), "%s", gd->conf.target);
+	snprintf(it.type, sizeof(it.type), "%s",
+	    vmi_finding_type_name(x->type));
+	it.critical = x->critical != 0;
+	it.time_ms = real_ms();
+	it.json = buf;
+	pthread_mutex_lock(&aq.mu);
+	aq_push_locked(&it);
+	pthread_cond_signal(&aq.cv);
+	pthread_mutex_unlock(&aq.mu);
+}
+
+static int
+alert_send(struct tls_conn *c, const struct aq_item *it, uint64_t seq,
+    struct vouch_err *e)
+{
+	struct wire_enc *w;
+	int r;
+
+	if ((r = wire_enc_new(WIRE_T_ALERT, &w, e)) < 0)
+		return r;
+	if ((r = wire_put_str(w, WIRE_F_TARGET, it->target, e)) < 0 ||
+	    (r = wire_put_str(w, WIRE_F_TYPE, it->type, e)) < 0 ||
+	    (r = wire_put_u8(w, WIRE_F_CRITICAL, (uint8_t)it->critical,
+	    e)) < 0 ||
+	    (r = wire_put_u64(w, WIRE_F_TIME, it->time_ms, e)) < 0 ||
+	    (r = wire_put_str(w, WIRE_F_JSON, it->json, e)) < 0 ||
+	    (r = wire_put_u64(w, WIRE_F_SEQ, seq, e)) < 0) {
+		wire_enc_free(w);
+		return r;
+	}
+	return agent_send_enc(c, w, e);
+}
+
+/*
+ * One connection: send v[0..n) pipelined, read their ACKs in order.
+ * *done gets how many were acknowledged, *refused 1 if v[*done] was
+ * answered with ERROR (then the connection is over).  0, or the error
+ * that ended the connection.
+ */
+static int
+alert_batch(struct tls_conn *c, const struct aq_item *v, size_t n,
+    size_t *done, int *refused, struct vouch_err *e)
+{
+	struct wire_msg *m = NULL;
+	uint64_t first = aq.seq + 1, seq;
+	size_t i;
+	int r;
+
+	*done = 0;
+	*refused = 0;
+	for (i = 0; i < n; i++)
+		if ((r = alert_send(c, &v[i], first + i, e)) < 0)
+			return r;
+	aq.seq += n;
+	for (i = 0; i < n; i++) {
+		if ((r = tls_recv(c, AGENT_TIMEOUT_MS, &m, NULL, e)) < 0)
+			return r;
+		if (wire_msg_type(m) == WIRE_T_ERROR) {
+			char msg[1025] = "";
+
+			(void)wire_get_str(m, WIRE_F_MESSAGE, msg, sizeof(msg),
+			    NULL);
+			wire_msg_free(m);
+			*refused = 1;
+			return vouch_err_set(e, VOUCH_E_STATE, "alert on %s "
+			    "(%s) refused: %s", v[i].target, v[i].type, msg);
+		}
+		if (wire_msg_type(m) != WIRE_T_ACK ||
+		    wire_get_u64(m, WIRE_F_SEQ, &seq, NULL) < 0 ||
+		    seq != first + i) {
+			r = vouch_err_set(e, VOUCH_E_FORMAT, "vouch-tcbd answered "
+			    "an ALERT with %s, not ACK %llu",
+			    wire_type_name(wire_msg_type(m)),
+			    (unsigned long long)(first + i));
+			wire_msg_free(m);
+			return r;
+		}
+		wire_msg_free(m);
+		m = NULL;
+		(*done)++;
+	}
+	return 0;
+}
+
+static void *
+alert_sender(void *arg)
+{
+	const struct region_host *tcbd = region_tcbd(aq.region);
+	struct aq_item v[ALERT_PIPELINE];
+	int64_t retry_at = 0, logged_at = 0, backoff = 0;
+	int failing = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&aq.mu);
+	for (;;) {
+		struct vouch_err e = VOUCH_ERR_INIT;
+		struct tls_conn *c = NULL;
+		size_t n = 0, done = 0, i;
+		int r, refused = 0;
+
+		while (!aq.stop && (aq.n == 0 || mono_ms() < retry_at)) {
+			int64_t until = aq.n == 0 ? mono_ms() + 1000 : retry_at;
+			struct timespec ts;
+
+			ts.tv_sec = (time_t)(until / 1000);
+			ts.tv_nsec = (long)(until % 1000) * 1000000L;
+			pthread_cond_timedwait(&aq.cv, &aq.mu, &ts);
+		}
+		if (aq.dropped != aq.dropped_logged) {
+			log_warn("alerts: %llu dropped so far (queue of %d full: "
+			    "vouch-tcbd unreachable)",
+			    (unsigned long long)aq.dropped, ALERTQ_MAX);
+			aq.dropped_logged = aq.dropped;
+		}
+		if (aq.stop) {
+			/* one last try to flush, then go */
+			if (aq.n == 0 || aq.final_tried)
+				break;
+			aq.final_tried = 1;
+		}
+		/* take a batch out; what is not acknowledged goes back */
+		while (n < ALERT_PIPELINE && aq.n > 0) {
+			v[n++] = aq.q[aq.head];
+			aq.head = (aq.head + 1) % ALERTQ_MAX;
+			aq.n--;
+		}
+		pthread_mutex_unlock(&aq.mu);
+
+		r = agent_dial(aq.ctx, aq.host, WIRE_ROLE_VOUCHD, tcbd, &c, &e);
+		while (r == 0 && n > 0) {
+			r = alert_batch(c, v, n, &done, &refused, &e);
+			for (i = 0; i < done; i++)
+				aq_item_free(&v[i]);
+			if (refused) {
+				/* refusals cannot be helped by re-sending */
+				log_warn("alerts: %s", e.msg);
+				aq_item_free(&v[done++]);
+			}
+			memmove(v, v + done, (n - done) * sizeof(v[0]));
+			n -= done;
+			if (r < 0 || n > 0)
+				break;
+			/* more queued meanwhile? same connection */
+			pthread_mutex_lock(&aq.mu);
+			while (n < ALERT_PIPELINE && aq.n > 0) {
+				v[n++] = aq.q[aq.head];
+				aq.head = (aq.head + 1) % ALERTQ_MAX;
+				aq.n--;
+			}
+			pthread_mutex_unlock(&aq.mu);
+		}
+		tls_close(c);
+
+		pthread_mutex_lock(&aq.mu);
+		/* back to the front, oldest first; a full queue drops them */
+		for (i = n; i > 0; i--) {
+			if (aq.n == ALERTQ_MAX) {
+				aq_item_free(&v[i - 1]);
+				aq.dropped++;
+				continue;
+			}
+			aq.head = (aq.head + ALERTQ_MAX - 1) % ALERTQ_MAX;
+			aq.q[aq.head] = v[i - 1];
+			aq.n++;
+		}
+		if (r == 0 || refused) {
+			if (failing)
+				log_info("alerts: vouch-tcbd %s reached again",
+				    tcbd->name);
+			failing = 0;
+			backoff = 0;
+			retry_at = 0;
+			continue;
+		}
+		backoff = backoff == 0 ? ALERT_BACKOFF_MIN_MS :
+		    backoff * 2 > ALERT_BACKOFF_MAX_MS ? ALERT_BACKOFF_MAX_MS :
+		    backoff * 2;
+		retry_at = mono_ms() + backoff;
+		if (!failing || mono_ms() - logged_at >= ALERT_LOG_MS) {
+			log_warn("alerts: cannot deliver to vouch-tcbd: %s (%zu "
+			    "queued, retrying with backoff)", e.msg, aq.n);
+			logged_at = mono_ms();
+		} else
+			log_debug("alerts: %s", e.msg);
+		failing = 1;
+	}
+	pthread_mutex_unlock(&aq.mu);
+	return NULL;
+}
+
+/*
+ * The host's credentials: vouchd's configuration, or the options one by
+ * one.  Loaded (and the TLS context made, which checks that the
+ * certificate verifies against the CA and matches the key) before any
+ * guard opens.  0, or -1 after logging (a usage/config error).
+ */
+static int
+alerts_setup(const char *vouchd_conf, const char *region, const char *host,
+    const char *cert, const char *key, const char *ca)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	pthread_condattr_t ca_attr;
+	int any = region != NULL || host != NULL || cert != NULL ||
+	    key != NULL || ca != NULL;
+
+	if (vouchd_conf == NULL && !any)
+		return 0;
+	if (vouchd_conf != NULL && any) {
+		log_err("--vouchd-conf replaces --region, --host, --cert, --key "
+		    "and --ca: give one or the other");
+		return -1;
+	}
+	if (vouchd_conf != NULL) {
+		if (agent_conf_load(vouchd_conf, &aq.conf, &e) < 0) {
+			log_err("%s", e.msg);
+			return -1;
+		}
+		region = aq.conf->region_path;
+		host = aq.conf->host;
+		cert = aq.conf->tls_cert;
+		key = aq.conf->tls_key;
+		ca = aq.conf->tls_ca;
+	} else if (region == NULL || host == NULL || cert == NULL ||
+	    key == NULL || ca == NULL) {
+		log_err("alerts need --region, --host, --cert, --key and --ca "
+		    "(or --vouchd-conf)");
+		return -1;
+	}
+	if (!wire_host_name_ok(host, strlen(host))) {
+		log_err("--host %s: not a lower-case host name", host);
+		return -1;
+	}
+	snprintf(aq.host, sizeof(aq.host), "%s", host);
+	if (aq.conf != NULL)
+		aq.region = aq.conf->region;
+	else if (region_load(region, &aq.region, &e) < 0) {
+		log_err("%s", e.msg);
+		return -1;
+	}
+	if (region_find(aq.region, aq.host) == NULL)
+		log_warn("alerts: %s is not a host of region %s: vouch-tcbd "
+		    "will refuse its alerts", aq.host, region_name(aq.region));
+	if (tls_ctx_new(TLS_CLIENT, cert, key, ca, &aq.ctx, &e) < 0) {
+		log_err("alerts: %s", e.msg);
+		return -1;
+	}
+	pthread_condattr_init(&ca_attr);
+	pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&aq.cv, &ca_attr);
+	pthread_condattr_destroy(&ca_attr);
+	/* SEQ increases across restarts too: start at the time in us */
+	aq.seq = real_ms() * 1000;
+	aq.on = 1;
+	return 0;
+}
+
+static void
+alerts_start(void)
+{
+	if (!aq.on)
+		return;
+	if (pthread_create(&aq.thread, NULL, alert_sender, NULL) != 0) {
+		log_err("alerts: cannot start the sender thread");
+		return;
+	}
+	aq.started = 1;
+	log_info("alerts: to vouch-tcbd %s as %s", region_tcbd(aq.region)->name,
+	    aq.host);
+}
+
+/* Stop the sender after one last attempt to flush, free everything. */
+static void
+alerts_stop(void)
+{
+	size_t i;
+
+	if (aq.started) {
+		pthread_mutex_lock(&aq.mu);
+		aq.stop = 1;
+		pthread_cond_signal(&aq.cv);
+		pthread_mutex_unlock(&aq.mu);
+		pthread_join(aq.thread, NULL);
+		aq.started = 0;
+	}
+	if (aq.n > 0)
+		log_warn("alerts: %zu not delivered at exit", aq.n);
+	for (i = 0; i < aq.n; i++)
+		aq_item_free(&aq.q[(aq.head + i) % ALERTQ_MAX]);
+	aq.n = 0;
+	tls_ctx_free(aq.ctx);
+	aq.ctx = NULL;
+	if (aq.conf != NULL)
+		agent_conf_free(aq.conf);	/* owns the region */
+	else
+		region_free(aq.region);
+	aq.conf = NULL;
+	aq.region = NULL;
+}
+
 /*
  * Write the findings of a run that are new (or all of them when the
- * repeat is due); alert on the new critical ones.  Returns 1 if the set
+ * repeat is due); alert on the new critical ones (and send them and new
+ * repairs to vouch-tcbd).  Returns 1 if the set
  * of findings changed since the previous run.
  */
 static int
@@ -370,6 +786,8 @@ report(struct worker *w, const struct vmi_findings *now, int first)
 			nnew++;
 			if (x->critical && ncrit < ALERT_MAX_FINDINGS)
 				crit[ncrit++] = x;
+			if (x->critical || x->type == VMI_F_REPAIRED)
+				alert_queue(w->gd, x);
 		}
 		if (fresh || repeat)
 			emit(w->gd, x);
@@ -760,12 +1178,20 @@ main(int argc, char **argv)
 		{ "status", required_argument, NULL, 's' },
 		{ "console", required_argument, NULL, 'C' },
 		{ "detached", no_argument, NULL, 'D' },
+		{ "vouchd-conf", required_argument, NULL, 'c' },
+		{ "region", required_argument, NULL, 'R' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "cert", required_argument, NULL, 'E' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "ca", required_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct vouch_err e = VOUCH_ERR_INIT;
 	struct guard_policy pol = { NULL, 0 };
 	const char *policy = GUARD_DEFAULT_POLICY, *json_log = NULL;
 	const char *memory = NULL, *console = NULL;
+	const char *vconf = NULL, *a_region = NULL, *a_host = NULL;
+	const char *a_cert = NULL, *a_key = NULL, *a_ca = NULL;
 	int detached = 0;
 	const char *targets[MAX_TARGETS];
 	const struct guard_conf *sel[MAX_TARGETS];
@@ -778,7 +1204,7 @@ main(int argc, char **argv)
 	struct rlimit rl;
 	sigset_t set;
 
-	while ((c = getopt_long(argc, argv, "p:t:a1j:A:vnhm:s:C:D", longopts,
+	while ((c = getopt_long(argc, argv, "p:t:a1j:A:vnhm:s:C:Dc:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'p': policy = optarg; break;
@@ -801,6 +1227,12 @@ main(int argc, char **argv)
 		case 's': g.status = optarg; break;
 		case 'C': console = optarg; break;
 		case 'D': detached = 1; break;
+		case 'c': vconf = optarg; break;
+		case 'R': a_region = optarg; break;
+		case 'H': a_host = optarg; break;
+		case 'E': a_cert = optarg; break;
+		case 'K': a_key = optarg; break;
+		case 'Q': a_ca = optarg; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -844,7 +1276,13 @@ main(int argc, char **argv)
 		guard_policy_free(&pol);
 		return 2;
 	}
+	if (alerts_setup(vconf, a_region, a_host, a_cert, a_key, a_ca) < 0) {
+		alerts_stop();
+		guard_policy_free(&pol);
+		return 2;
+	}
 	if (check) {
+		alerts_stop();
 		if (verbose)
 			print_policy(&pol);
 		else
@@ -856,6 +1294,7 @@ main(int argc, char **argv)
 	g.out = stdout;
 	if (json_log != NULL && (g.out = fopen(json_log, "ae")) == NULL) {
 		log_err("%s: %s", json_log, strerror(errno));
+		alerts_stop();
 		guard_policy_free(&pol);
 		return 1;
 	}
@@ -863,6 +1302,7 @@ main(int argc, char **argv)
 		log_err("%s: %s", console, strerror(errno));
 		if (g.out != stdout)
 			fclose(g.out);
+		alerts_stop();
 		guard_policy_free(&pol);
 		return 1;
 	}
@@ -887,9 +1327,12 @@ main(int argc, char **argv)
 
 	if ((w = calloc(nsel, sizeof(*w))) == NULL) {
 		log_err("out of memory");
+		alerts_stop();
 		guard_policy_free(&pol);
 		return 1;
 	}
+	/* after SIGPIPE is ignored and the stop signals are blocked */
+	alerts_start();
 	workers = w;
 	nworkers = nsel;
 	for (i = 0; i < nsel; i++) {
@@ -962,6 +1405,7 @@ main(int argc, char **argv)
 		if (w[i].started)
 			pthread_join(w[i].thread, NULL);
 out:
+	alerts_stop();
 	reap_children(1);
 	for (i = 0; i < nsel; i++) {
 		if (w[i].gd != NULL) {

@@ -44,6 +44,8 @@
 
 #define HOOKS_MAX		64	/* hook processes not yet reaped */
 #define EVENTS_MAX		1000	/* per admin "events" request */
+#define ALERTS_MAX		400	/* per admin "alerts" request: 400 x
+					   16 KiB stays below ADMIN_JSON_MAX */
 #define ADMIN_JSON_MAX		(8u << 20)
 #define ERROR_MSG_MAX		1024
 #define PCR_SEL_TEXT		256
@@ -220,6 +222,8 @@ struct svc {
 	size_t			 nhooks;
 	uint64_t		 verdicts_applied;
 	uint64_t		 verdicts_refused;
+	uint64_t		 alerts_stored;
+	uint64_t		 alerts_refused;
 };
 
 enum conv_state {
@@ -228,6 +232,7 @@ enum conv_state {
 	CS_PROOF,	/* expect ENROL_PROOF */
 	CS_VERDICTS,	/* expect VERDICT* */
 	CS_ADMIN,	/* expect STATUS_REQUEST* */
+	CS_ALERTS,	/* expect ALERT* */
 	CS_DONE,
 };
 
@@ -954,7 +959,8 @@ svc_conv_at_choice(const struct svc_conv *c)
 size_t
 svc_conv_batch_max(const struct svc_conv *c)
 {
-	return c->st == CS_VERDICTS || c->st == CS_CHOICE ? SVC_BATCH_MAX : 1;
+	return c->st == CS_VERDICTS || c->st == CS_CHOICE ||
+	    c->st == CS_ALERTS ? SVC_BATCH_MAX : 1;
 }
 
 void
@@ -1656,6 +1662,174 @@ on_verdicts(struct svc_conv *c, struct wire_msg *const *m, size_t n,
 	ivt_actions_free(&acts);
 }
 
+/* -- alerts (conversation 8) -- */
+
+/* 1 if t is a finding type name: [a-z0-9_]+ (the wire bounds the length). */
+static int
+alert_type_ok(const char *t)
+{
+	size_t i;
+
+	for (i = 0; t[i] != '\0'; i++)
+		if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' &&
+		    t[i] <= '9') || t[i] == '_'))
+			return 0;
+	return i > 0;
+}
+
+/* 1 if json[0..len) is exactly one JSON object (strict). */
+static int
+json_object_ok(const char *json, size_t len)
+{
+	struct json_tokener *tok;
+	json_object *o;
+	int ok;
+
+	if (len > INT32_MAX || (tok = json_tokener_new_ex(32)) == NULL)
+		return 0;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	    JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, json, (int)len);
+	ok = o != NULL && json_tokener_get_parse_end(tok) == len &&
+	    json_object_is_type(o, json_type_object);
+	json_object_put(o);
+	json_tokener_free(tok);
+	return ok;
+}
+
+/* Parse and check one ALERT; -1 with *code/msg on refusal. */
+static int
+alert_parse(struct svc_conv *c, const struct wire_msg *m,
+    struct store_alert *a, int *has_seq, uint64_t *seq, int *code, char *msg,
+    size_t cap)
+{
+	const uint8_t *json;
+	uint64_t t;
+	uint8_t crit;
+	size_t len;
+
+	if (wire_msg_type(m) != WIRE_T_ALERT) {
+		*code = VOUCH_E_STATE;
+		snprintf(msg, cap, "%s received where ALERT was expected",
+		    wire_type_name(wire_msg_type(m)));
+		return -1;
+	}
+	memset(a, 0, sizeof(*a));
+	if (wire_get_str(m, WIRE_F_TARGET, a->target, sizeof(a->target),
+	    NULL) < 0 || wire_get_str(m, WIRE_F_TYPE, a->type,
+	    sizeof(a->type), NULL) < 0 ||
+	    wire_get_u8(m, WIRE_F_CRITICAL, &crit, NULL) < 0 ||
+	    wire_get_u64(m, WIRE_F_TIME, &t, NULL) < 0 ||
+	    wire_get_bytes(m, WIRE_F_JSON, &json, &len, NULL) < 0) {
+		*code = VOUCH_E_FORMAT;
+		snprintf(msg, cap, "ALERT: fields missing");
+		return -1;
+	}
+	if (!alert_type_ok(a->type)) {
+		*code = VOUCH_E_FORMAT;
+		snprintf(msg, cap, "ALERT.TYPE '%s' is not a finding type "
+		    "([a-z0-9_]+)", a->type);
+		return -1;
+	}
+	if (t > INT64_MAX) {
+		*code = VOUCH_E_FORMAT;
+		snprintf(msg, cap, "ALERT.TIME %llu out of range",
+		    (unsigned long long)t);
+		return -1;
+	}
+	if (!json_object_ok((const char *)json, len)) {
+		*code = VOUCH_E_FORMAT;
+		snprintf(msg, cap, "ALERT on %s: JSON is not one JSON object",
+		    a->target);
+		return -1;
+	}
+	*has_seq = wire_get_u64(m, WIRE_F_SEQ, seq, NULL) == 0;
+	if (*has_seq && c->have_seq && *seq <= c->last_seq) {
+		*code = VOUCH_E_FORMAT;
+		snprintf(msg, cap, "ALERT SEQ %llu not above %llu: SEQ must "
+		    "increase strictly per connection",
+		    (unsigned long long)*seq, (unsigned long long)c->last_seq);
+		return -1;
+	}
+	if (*has_seq) {
+		c->have_seq = 1;
+		c->last_seq = *seq;
+	}
+	snprintf(a->host, sizeof(a->host), "%s", c->peer);
+	a->critical = crit != 0;
+	a->time = (int64_t)t;
+	a->json = (const char *)json;
+	a->json_len = len;
+	return 0;
+}
+
+/*
+ * ALERT*: the good ones before a bad one are stored in one transaction
+ * and acknowledged (in order, after the commit); a bad one is answered
+ * with ERROR and the connection closed.  The sender is the certificate's
+ * name: HELLO admitted only region hosts (role vouchd) this far.
+ */
+static void
+on_alerts(struct svc_conv *c, struct wire_msg *const *m, size_t n,
+    struct svc_reply *out)
+{
+	struct svc *s = c->s;
+	struct store_alert *a;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	uint64_t *seq;
+	int *has_seq, code = 0, r = 0;
+	char msg[ERROR_MSG_MAX] = "";
+	size_t i, good = n;
+
+	if (c->tr != SVC_TLS || c->role != WIRE_ROLE_VOUCHD) {
+		conv_fail(c, out, VOUCH_E_STATE, "ALERT from %s: only region "
+		    "hosts send alerts", c->peer);
+		return;
+	}
+	a = calloc(n, sizeof(*a));
+	seq = calloc(n, sizeof(*seq));
+	has_seq = calloc(n, sizeof(*has_seq));
+	if (a == NULL || seq == NULL || has_seq == NULL) {
+		conv_fail(c, out, VOUCH_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (alert_parse(c, m[i], &a[i], &has_seq[i], &seq[i], &code,
+		    msg, sizeof(msg)) < 0) {
+			good = i;
+			break;
+		}
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < good; i++)
+		a[i].received = clock_now(s);
+	if (good > 0)
+		r = store_alerts_put(s->store, a, good, STORE_ALERT_KEEP, &e);
+	if (r == 0)
+		s->alerts_stored += good;
+	if (good < n)
+		s->alerts_refused++;
+	pthread_mutex_unlock(&s->mu);
+	if (r < 0) {
+		/* Nothing of the batch is acknowledged: the sender re-sends. */
+		conv_fail(c, out, VOUCH_E_IO, "store: %s", e.msg);
+		goto out;
+	}
+	for (i = 0; i < good; i++) {
+		emit(s, a[i].critical ? SVC_WARN : SVC_INFO, "alert #%lld from "
+		    "%s: %s %s%s", a[i].seq, c->peer, a[i].target, a[i].type,
+		    a[i].critical ? " (critical)" : "");
+		reply_ack(out, has_seq[i] ? seq[i] : (uint64_t)a[i].seq);
+	}
+	if (good < n)
+		conv_fail(c, out, code ? code : VOUCH_E_FORMAT, "%s", msg);
+	else
+		c->st = CS_ALERTS;
+out:
+	free(a);
+	free(seq);
+	free(has_seq);
+}
+
 static int admin_request(struct svc *s, const char *json, size_t len,
     int host_only, char **reply, struct vouch_err *e);
 
@@ -1727,6 +1901,10 @@ svc_conv_input(struct svc_conv *c, struct wire_msg *const *m, size_t n,
 				on_enrol_request(c, m[i++], out);
 				break;
 			}
+			if (c->st == CS_CHOICE && t == WIRE_T_ALERT) {
+				c->st = CS_ALERTS;
+				break;	/* the ALERT case below takes it */
+			}
 			if (c->st == CS_CHOICE && t == WIRE_T_STATUS_REQUEST) {
 				/* A host asking the registrar for an AK. */
 				on_status(c, m[i++], out);
@@ -1741,10 +1919,27 @@ svc_conv_input(struct svc_conv *c, struct wire_msg *const *m, size_t n,
 				conv_fail(c, out, VOUCH_E_STATE, "%s received "
 				    "where %s was expected", wire_type_name(t),
 				    c->st == CS_CHOICE ?
-				    "ENROL_REQUEST or VERDICT" : "VERDICT");
+				    "ENROL_REQUEST, VERDICT or ALERT" :
+				    "VERDICT");
 				return;
 			}
 			on_verdicts(c, m + i, j - i, out);
+			i = j;
+			break;
+		}
+		case CS_ALERTS: {
+			/* Every ALERT up to the next other frame: one commit. */
+			size_t j = i;
+
+			while (j < n && wire_msg_type(m[j]) == WIRE_T_ALERT)
+				j++;
+			if (j == i) {
+				conv_fail(c, out, VOUCH_E_STATE, "%s received "
+				    "where ALERT was expected",
+				    wire_type_name(t));
+				return;
+			}
+			on_alerts(c, m + i, j - i, out);
 			i = j;
 			break;
 		}
@@ -2186,6 +2381,45 @@ get_int_arg(json_object *req, const char *key, int64_t min, int64_t max,
 	return 0;
 }
 
+/* An optional string argument; *out stays NULL when absent. */
+static int
+get_str_arg(json_object *req, const char *key, const char **out,
+    struct vouch_err *e)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(req, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return vouch_err_set(e, VOUCH_E_FORMAT, "'%s' must be a "
+		    "string", key);
+	*out = json_object_get_string(v);
+	return 0;
+}
+
+/* One stored alert; the finding goes back as the object it was. */
+static int
+alert_json(void *arg, const struct store_alert *al, struct vouch_err *e)
+{
+	json_object *x = json_object_new_object(), *f;
+
+	(void)e;
+	json_object_object_add(x, "seq", json_object_new_int64(al->seq));
+	json_object_object_add(x, "host", jstr(al->host));
+	json_object_object_add(x, "target", jstr(al->target));
+	json_object_object_add(x, "type", jstr(al->type));
+	json_object_object_add(x, "critical",
+	    json_object_new_boolean(al->critical));
+	json_object_object_add(x, "time", json_object_new_int64(al->time));
+	json_object_object_add(x, "received",
+	    json_object_new_int64(al->received));
+	/* checked when it arrived; a file edited since is shown as text */
+	f = json_tokener_parse(al->json);
+	json_object_object_add(x, "finding", f != NULL ? f : jstr(al->json));
+	json_object_array_add(arg, x);
+	return 0;
+}
+
 /* Under s->mu. */
 static int
 admin_cmd(struct svc *s, const char *cmd, json_object *req, json_object *o,
@@ -2239,6 +2473,10 @@ admin_cmd(struct svc *s, const char *cmd, json_object *req, json_object *o,
 		    json_object_new_int64((int64_t)s->verdicts_refused));
 		json_object_object_add(o, "direct_queued",
 		    json_object_new_int64((int64_t)s->nqueue));
+		json_object_object_add(o, "alerts_stored",
+		    json_object_new_int64((int64_t)s->alerts_stored));
+		json_object_object_add(o, "alerts_refused",
+		    json_object_new_int64((int64_t)s->alerts_refused));
 	} else if (strcmp(cmd, "hosts") == 0 || strcmp(cmd, "ivt") == 0) {
 		json_object *a = json_object_new_array();
 		int full = strcmp(cmd, "ivt") == 0;
@@ -2392,6 +2630,19 @@ admin_cmd(struct svc *s, const char *cmd, json_object *req, json_object *o,
 		json_object_object_add(o, "ak_name", jhex(ak->rec.ak_name,
 		    ak->rec.ak_name_len));
 		BIO_free(bio);
+	} else if (strcmp(cmd, "alerts") == 0) {
+		struct store_alert_query q = { NULL, NULL, 100 };
+		json_object *a = json_object_new_array();
+		int64_t max = 100;
+
+		json_object_object_add(o, "alerts", a);
+		if ((r = get_str_arg(req, "host", &q.host, e)) < 0 ||
+		    (r = get_str_arg(req, "target", &q.target, e)) < 0 ||
+		    (r = get_int_arg(req, "max", 1, ALERTS_MAX, &max, e)) < 0)
+			goto out;
+		q.max = (int)max;
+		if ((r = store_alerts(s->store, &q, alert_json, a, e)) < 0)
+			goto out;
 	} else if (strcmp(cmd, "epoch-advance") == 0) {
 		if (!s->conf.allow_faults) {
 			r = vouch_err_set(e, VOUCH_E_STATE, "epoch-advance is a "
@@ -2404,7 +2655,7 @@ admin_cmd(struct svc *s, const char *cmd, json_object *req, json_object *o,
 		    json_object_new_int64((int64_t)s->epoch));
 	} else
 		r = vouch_err_set(e, VOUCH_E_FORMAT, "unknown command '%s' "
-		    "(status, hosts, ivt, rank, host, events, ak)", cmd);
+		    "(status, hosts, ivt, rank, host, events, alerts, ak)", cmd);
 out:
 	free(rec);
 	return r;

@@ -20,6 +20,9 @@
  *	  nothing for SVC_IDLE_MS -> EPOCH{EPOCH, EPOCH_RANDOM, NEIGHBOUR*},
  *	      then close (the epoch conversation has no client request; the
  *	      client's silence after HELLO is what selects it)
+ *	  ALERT* (pipelined, up to SVC_BATCH_MAX) -> ACK{SEQ} each, after
+ *	      the batch's one store transaction committed (a guard's
+ *	      findings; region hosts only, the sender is the certificate)
  *	  STATUS_REQUEST -> STATUS_REPLY (admins only; repeatable)
  *	Anything else, or any refusal: ERROR and close.
  *

@@ -228,3 +228,40 @@ store_meta_get(struct store *s, const char *key, int64_t *value,
 		return no_ops(s, e);
 	return s->ops->get_meta(s->ctx, key, value, e);
 }
+
+int
+store_alerts_put(struct store *s, struct store_alert *v, size_t n,
+    unsigned keep, struct vouch_err *e)
+{
+	size_t i;
+	int r;
+
+	if (s->ops->put_alert == NULL)
+		return vouch_err_set(e, VOUCH_E_UNSUPPORTED,
+		    "store %s: no alerts", s->ops->name);
+	if (n == 0)
+		return 0;
+	if ((r = s->ops->begin(s->ctx, e)) < 0)
+		return r;
+	for (i = 0; i < n; i++)
+		if ((r = s->ops->put_alert(s->ctx, &v[i], keep, e)) < 0)
+			goto fail;
+	if ((r = s->ops->commit(s->ctx, e)) < 0)
+		goto fail;
+	return 0;
+fail:
+	s->ops->rollback(s->ctx);
+	for (i = 0; i < n; i++)
+		v[i].seq = 0;
+	return r;
+}
+
+int
+store_alerts(struct store *s, const struct store_alert_query *q,
+    store_alert_cb cb, void *arg, struct vouch_err *e)
+{
+	if (s->ops->alerts == NULL)
+		return vouch_err_set(e, VOUCH_E_UNSUPPORTED,
+		    "store %s: no alerts", s->ops->name);
+	return s->ops->alerts(s->ctx, q, cb, arg, e);
+}

@@ -22,6 +22,9 @@
  *	event/<seq>                 one ivt_action (append-only audit log)
  *	ak/<host>                   one store_ak: the host's enrolled AK
  *	meta/<key>                  one int64 (e.g. "epoch": the region epoch)
+ *	alert/<seq>                 one store_alert: a guard finding a host
+ *	                            sent (ALERT, docs/protocol.md 8); the
+ *	                            newest STORE_ALERT_KEEP per host are kept
  *
  * The AK binding is the registrar's record (enrolment, docs/protocol.md
  * conversation 1): it is written only after a successful credential
@@ -40,12 +43,44 @@
 #include "common/err.h"
 #include "tcb/ivt.h"
 
-#define STORE_SCHEMA_VERSION	2	/* 1: no ak/meta tables (upgraded) */
+#define STORE_SCHEMA_VERSION	3	/* 1: no ak/meta tables, 2: no alerts
+					   (both upgraded in place) */
 
 #define STORE_AK_PUB_MAX	1024	/* marshalled TPM2B_PUBLIC */
 #define STORE_AK_NAME_MAX	66	/* nameAlg + digest */
 #define STORE_AK_SPKI_MAX	1024	/* SubjectPublicKeyInfo DER */
 #define STORE_META_KEY_MAX	32
+#define STORE_ALERT_KEEP	10000	/* alerts kept per host, newest */
+#define STORE_ALERT_TARGET_MAX	64	/* = WIRE_ALERT_TARGET_MAX */
+#define STORE_ALERT_TYPE_MAX	32	/* = WIRE_ALERT_TYPE_MAX */
+
+/*
+ * One alert: a guard's finding as a host sent it.  host is the sender's
+ * certificate name; json the finding object (not NUL-terminated on
+ * put: json_len bytes; NUL-terminated when handed to a store_alert_cb).
+ */
+struct store_alert {
+	long long	seq;		/* assigned by put_alert, increasing */
+	char		host[IVT_NAME_MAX + 1];
+	char		target[STORE_ALERT_TARGET_MAX + 1];
+	char		type[STORE_ALERT_TYPE_MAX + 1];
+	int		critical;
+	int64_t		time;		/* the sender's clock, ms */
+	int64_t		received;	/* RC-TCB clock, ms */
+	const char	*json;		/* borrowed */
+	size_t		json_len;
+};
+
+/* Which alerts: host/target NULL = any; newest first, at most max. */
+struct store_alert_query {
+	const char	*host;
+	const char	*target;
+	int		 max;
+};
+
+/* Called by alerts, newest first; the record is valid during the call. */
+typedef int (*store_alert_cb)(void *arg, const struct store_alert *a,
+    struct vouch_err *e);
 
 /* One host's enrolled attestation key. */
 struct store_ak {
@@ -109,6 +144,16 @@ struct store_ops {
 		    struct vouch_err *e);
 	int	(*get_meta)(void *ctx, const char *key, int64_t *value,
 		    struct vouch_err *e);
+	/*
+	 * Alerts.  put_alert runs within begin/commit: it stores a (and
+	 * sets a->seq), then deletes the host's alerts older than its
+	 * newest keep.  alerts runs outside a transaction.  A backend may
+	 * leave both NULL (VOUCH_E_UNSUPPORTED from the wrappers).
+	 */
+	int	(*put_alert)(void *ctx, struct store_alert *a, unsigned keep,
+		    struct vouch_err *e);
+	int	(*alerts)(void *ctx, const struct store_alert_query *q,
+		    store_alert_cb cb, void *arg, struct vouch_err *e);
 };
 
 extern const struct store_ops store_sqlite_ops;
@@ -157,5 +202,16 @@ int store_meta_put(struct store *s, const char *key, int64_t value,
 /* VOUCH_E_NOTFOUND if absent; *value only on success. */
 int store_meta_get(struct store *s, const char *key, int64_t *value,
     struct vouch_err *e);
+
+/*
+ * Store n alerts in ONE durable transaction (group commit: the daemon
+ * acknowledges them after it returned 0), keeping the newest keep per
+ * host; v[i].seq set on success.  On failure nothing is stored.
+ */
+int store_alerts_put(struct store *s, struct store_alert *v, size_t n,
+    unsigned keep, struct vouch_err *e);
+/* Read alerts back (see store_ops.alerts). */
+int store_alerts(struct store *s, const struct store_alert_query *q,
+    store_alert_cb cb, void *arg, struct vouch_err *e);
 
 #endif

@@ -4,7 +4,8 @@
  * fsync'ed at every commit) and a crash at any instant loses only the
  * transaction in flight, which nobody acknowledged.  Statements are
  * prepared once at open.  The schema is versioned with PRAGMA
- * user_version: 0 (new file) creates it, STORE_SCHEMA_VERSION opens,
+ * user_version: 0 (new file) creates it, an older version is upgraded
+ * one schema_step at a time (1 -> 2 -> 3), STORE_SCHEMA_VERSION opens,
  * anything else is refused rather than guessed at.
  */
 #include <stdio.h>
@@ -54,10 +55,24 @@ static const char schema_v2[] =
     " key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "PRAGMA user_version = 2;";
 
+/*
+ * Version 3 adds the alerts guards send (ALERT).  seq never repeats
+ * (AUTOINCREMENT), so "newer" is "larger seq" even after pruning; the
+ * index serves both the per-host pruning and the per-host query.
+ */
+static const char schema_v3[] =
+    "CREATE TABLE alerts ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, host TEXT NOT NULL,"
+    " target TEXT NOT NULL, type TEXT NOT NULL, critical INTEGER NOT NULL,"
+    " time INTEGER NOT NULL, received INTEGER NOT NULL, json TEXT NOT NULL);"
+    "CREATE INDEX alerts_host ON alerts (host, seq);"
+    "PRAGMA user_version = 3;";
+
 enum {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_PUT_HOST, Q_DEL_HOST, Q_DEL_VERDICTS,
 	Q_PUT_VERDICT, Q_PUT_EVENT, Q_HOSTS, Q_VERDICTS, Q_EVENTS,
-	Q_AK_OWNER, Q_PUT_AK, Q_DEL_AK, Q_AKS, Q_PUT_META, Q_GET_META, Q_COUNT_
+	Q_AK_OWNER, Q_PUT_AK, Q_DEL_AK, Q_AKS, Q_PUT_META, Q_GET_META,
+	Q_PUT_ALERT, Q_PRUNE_ALERTS, Q_ALERTS, Q_COUNT_
 };
 
 static const char *const sql[Q_COUNT_] = {
@@ -85,6 +100,15 @@ static const char *const sql[Q_COUNT_] = {
 	    " FROM ak ORDER BY host",
 	[Q_PUT_META] = "INSERT OR REPLACE INTO meta VALUES (?1,?2)",
 	[Q_GET_META] = "SELECT value FROM meta WHERE key = ?1",
+	[Q_PUT_ALERT] = "INSERT INTO alerts (host, target, type, critical,"
+	    " time, received, json) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+	/* everything of the host older than its keep-th newest */
+	[Q_PRUNE_ALERTS] = "DELETE FROM alerts WHERE host = ?1 AND seq <"
+	    " (SELECT seq FROM alerts WHERE host = ?1 ORDER BY seq DESC"
+	    " LIMIT 1 OFFSET ?2)",
+	[Q_ALERTS] = "SELECT seq, host, target, type, critical, time, received,"
+	    " json FROM alerts WHERE (?1 IS NULL OR host = ?1) AND"
+	    " (?2 IS NULL OR target = ?2) ORDER BY seq DESC LIMIT ?3",
 };
 
 struct sq {
@@ -209,6 +233,11 @@ sq_open(const char *where, void **ctx, struct vouch_err *e)
 	}
 	if (ver == 1) {
 		if ((r = schema_step(q, 1, schema_v2, "upgrade schema", e)) < 0)
+			goto fail;
+		ver = 2;
+	}
+	if (ver == 2) {
+		if ((r = schema_step(q, 2, schema_v3, "upgrade schema", e)) < 0)
 			goto fail;
 	} else if (ver != STORE_SCHEMA_VERSION) {
 		r = vouch_err_set(e, VOUCH_E_UNSUPPORTED,
@@ -626,6 +655,67 @@ sq_get_meta(void *ctx, const char *key, int64_t *value, struct vouch_err *e)
 	    sqlite3_errstr(rc));
 }
 
+static int
+sq_put_alert(void *ctx, struct store_alert *a, unsigned keep,
+    struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_PUT_ALERT];
+	int rc;
+
+	if (keep == 0 || a->json == NULL || a->json_len > INT32_MAX)
+		return vouch_err_set(e, VOUCH_E_INVAL, "put_alert: bad "
+		    "arguments");
+	bind_text(st, 1, a->host);
+	bind_text(st, 2, a->target);
+	bind_text(st, 3, a->type);
+	bind_int(st, 4, a->critical != 0);
+	bind_int(st, 5, a->time);
+	bind_int(st, 6, a->received);
+	sqlite3_bind_text(st, 7, a->json, (int)a->json_len, SQLITE_STATIC);
+	if ((rc = run(q, Q_PUT_ALERT, e)) < 0)
+		return rc;
+	a->seq = sqlite3_last_insert_rowid(q->db);
+	st = q->st[Q_PRUNE_ALERTS];
+	bind_text(st, 1, a->host);
+	bind_int(st, 2, (long long)keep - 1);
+	return run(q, Q_PRUNE_ALERTS, e);
+}
+
+static int
+sq_alerts(void *ctx, const struct store_alert_query *qr, store_alert_cb cb,
+    void *arg, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_ALERTS];
+	struct store_alert a;
+	int rc, r = 0;
+
+	if (qr->host != NULL)
+		bind_text(st, 1, qr->host);
+	if (qr->target != NULL)
+		bind_text(st, 2, qr->target);
+	bind_int(st, 3, qr->max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *j = sqlite3_column_text(st, 7);
+
+		memset(&a, 0, sizeof(a));
+		a.seq = col(st, 0);
+		col_text(st, 1, a.host, sizeof(a.host));
+		col_text(st, 2, a.target, sizeof(a.target));
+		col_text(st, 3, a.type, sizeof(a.type));
+		a.critical = col(st, 4) != 0;
+		a.time = col(st, 5);
+		a.received = col(st, 6);
+		a.json = j != NULL ? (const char *)j : "{}";
+		a.json_len = j != NULL ? (size_t)sqlite3_column_bytes(st, 7) : 2;
+		if ((r = cb(arg, &a, e)) < 0)
+			break;
+	}
+	sqlite3_clear_bindings(st);
+	return done(q, st, r < 0 ? SQLITE_DONE : rc, r, e);
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -644,4 +734,6 @@ const struct store_ops store_sqlite_ops = {
 	.load_aks = sq_load_aks,
 	.put_meta = sq_put_meta,
 	.get_meta = sq_get_meta,
+	.put_alert = sq_put_alert,
+	.alerts = sq_alerts,
 };

@@ -895,6 +895,235 @@ test_admin_commands(void **state)
 	svc_reply_free(&out);
 }
 
+static struct wire_msg *
+alert_msg(const char *target, const char *type, int critical, const char *json,
+    int has_seq, uint64_t seq)
+{
+	struct wire_enc *w;
+
+	assert_int_equal(wire_enc_new(WIRE_T_ALERT, &w, NULL), 0);
+	assert_int_equal(wire_put_str(w, WIRE_F_TARGET, target, NULL), 0);
+	assert_int_equal(wire_put_str(w, WIRE_F_TYPE, type, NULL), 0);
+	assert_int_equal(wire_put_u8(w, WIRE_F_CRITICAL, (uint8_t)critical,
+	    NULL), 0);
+	assert_int_equal(wire_put_u64(w, WIRE_F_TIME, 1700000000123ull, NULL),
+	    0);
+	assert_int_equal(wire_put_str(w, WIRE_F_JSON, json, NULL), 0);
+	if (has_seq)
+		assert_int_equal(wire_put_u64(w, WIRE_F_SEQ, seq, NULL), 0);
+	return finish(w);
+}
+
+/* The admin "alerts" view: how many, and the JSON for a closer look. */
+static size_t
+alerts_of(struct fx *f, const char *req, json_object **out)
+{
+	char *reply = NULL;
+	json_object *o, *a;
+	size_t n;
+
+	assert_int_equal(svc_admin(f->s, req, strlen(req), &reply, NULL), 0);
+	o = json_tokener_parse(reply);
+	free(reply);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "alerts", &a));
+	n = json_object_array_length(a);
+	if (out != NULL)
+		*out = o;
+	else
+		json_object_put(o);
+	return n;
+}
+
+#define FINDING	"{\"target\":\"web1\",\"type\":\"syscall_hook\"," \
+	"\"critical\":true,\"index\":39}"
+
+static void
+test_alerts_stored_and_acked(void **state)
+{
+	struct fx *f = *state;
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c = open_as(f, "h1", WIRE_ROLE_VOUCHD);
+	struct wire_msg *m[3], *r;
+	json_object *o, *a, *x, *v;
+	uint64_t seq;
+	size_t i;
+
+	/* pipelined after HELLO: one commit, ACK{SEQ} each, in order */
+	m[0] = alert_msg("web1", "syscall_hook", 1, FINDING, 1, 5);
+	m[1] = alert_msg("web2", "repaired", 0, "{\"index\":39}", 1, 6);
+	svc_conv_input(c, m, 2, &out);
+	assert_int_equal(out.n, 2);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(reply_type(&out, i, &r), WIRE_T_ACK);
+		assert_int_equal(wire_get_u64(r, WIRE_F_SEQ, &seq, NULL), 0);
+		assert_int_equal(seq, 5 + i);
+		wire_msg_free(r);
+		wire_msg_free(m[i]);
+	}
+	assert_false(out.close);
+	/* more on the same connection; without SEQ the ACK is the store's */
+	feed(c, alert_msg("web1", "text_modified", 1, "{}", 0, 0), &out);
+	assert_int_equal(reply_type(&out, 0, &r), WIRE_T_ACK);
+	assert_int_equal(wire_get_u64(r, WIRE_F_SEQ, &seq, NULL), 0);
+	assert_int_equal(seq, 3);
+	wire_msg_free(r);
+	/* a verdict is not an alert: ERROR and close */
+	feed(c, verdict("h2", "h1", WIRE_RESULT_ERROR, NULL, 0, 0, 0, 1, NULL),
+	    &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	assert_true(out.close);
+	svc_conv_free(c);
+
+	/* the admin view: newest first, the finding as an object */
+	assert_int_equal(alerts_of(f, "{\"cmd\":\"alerts\"}", &o), 3);
+	assert_true(json_object_object_get_ex(o, "alerts", &a));
+	x = json_object_array_get_idx(a, 2);
+	assert_true(json_object_object_get_ex(x, "host", &v));
+	assert_string_equal(json_object_get_string(v), "h1");
+	assert_true(json_object_object_get_ex(x, "type", &v));
+	assert_string_equal(json_object_get_string(v), "syscall_hook");
+	assert_true(json_object_object_get_ex(x, "critical", &v));
+	assert_true(json_object_get_boolean(v));
+	assert_true(json_object_object_get_ex(x, "time", &v));
+	assert_true(json_object_get_int64(v) == 1700000000123ll);
+	assert_true(json_object_object_get_ex(x, "finding", &v));
+	assert_true(json_object_is_type(v, json_type_object));
+	assert_true(json_object_object_get_ex(v, "index", &v));
+	assert_int_equal(json_object_get_int(v), 39);
+	json_object_put(o);
+	assert_int_equal(alerts_of(f, "{\"cmd\":\"alerts\",\"target\":"
+	    "\"web1\"}", NULL), 2);
+	assert_int_equal(alerts_of(f, "{\"cmd\":\"alerts\",\"host\":\"h2\"}",
+	    NULL), 0);
+	assert_int_equal(alerts_of(f, "{\"cmd\":\"alerts\",\"max\":1}", NULL),
+	    1);
+	{
+		char *reply = NULL;
+		static const char *const bad[] = {
+		    "{\"cmd\":\"alerts\",\"max\":0}",
+		    "{\"cmd\":\"alerts\",\"max\":100000}",
+		    "{\"cmd\":\"alerts\",\"host\":7}" };
+
+		for (i = 0; i < ARRAY_SIZE(bad); i++)
+			assert_true(svc_admin(f->s, bad[i], strlen(bad[i]),
+			    &reply, NULL) < 0);
+		assert_int_equal(svc_admin(f->s, "{\"cmd\":\"status\"}", 16,
+		    &reply, NULL), 0);
+		assert_non_null(strstr(reply, "\"alerts_stored\":3"));
+		free(reply);
+	}
+	/* a host asks for AKs only, not for alerts */
+	c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	feed(c, status_req("{\"cmd\":\"alerts\"}"), &out);
+	assert_int_equal(reply_type(&out, 0, &r), WIRE_T_STATUS_REPLY);
+	{
+		const uint8_t *p;
+		size_t n;
+
+		assert_int_equal(wire_get_bytes(r, WIRE_F_JSON, &p, &n, NULL),
+		    0);
+		assert_true(has(p, n, "\"error\""));
+	}
+	wire_msg_free(r);
+	svc_conv_free(c);
+	svc_reply_free(&out);
+}
+
+static void
+test_alerts_refused(void **state)
+{
+	struct fx *f = *state;
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c;
+	struct wire_msg *m[3], *r;
+	uint64_t seq;
+	char msg[1100];
+	size_t i;
+
+	/* a certificate that is not a host of the region: refused at HELLO */
+	assert_int_equal(svc_conv_new(f->s, SVC_TLS, "rogue", &c, NULL), 0);
+	feed(c, hello("rogue", WIRE_ROLE_VOUCHD), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	assert_true(out.close);
+	svc_conv_free(c);
+	/* ... and without HELLO */
+	assert_int_equal(svc_conv_new(f->s, SVC_TLS, "rogue", &c, NULL), 0);
+	feed(c, alert_msg("web1", "syscall_hook", 1, FINDING, 1, 1), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	svc_conv_free(c);
+	/* an admin (vouchctl) sends no alerts */
+	assert_int_equal(svc_conv_new(f->s, SVC_LOCAL, NULL, &c, NULL), 0);
+	feed(c, hello("vouchctl", WIRE_ROLE_CTL), &out);
+	feed(c, alert_msg("web1", "syscall_hook", 1, FINDING, 1, 1), &out);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+	svc_conv_free(c);
+
+	/* malformed: the good one before is stored and ACKed, then ERROR */
+	c = open_as(f, "h1", WIRE_ROLE_VOUCHD);
+	m[0] = alert_msg("web1", "syscall_hook", 1, FINDING, 1, 7);
+	m[1] = alert_msg("web1", "syscall_hook", 1, "[1, 2]", 1, 8);
+	m[2] = alert_msg("web1", "syscall_hook", 1, FINDING, 1, 9);
+	svc_reply_reset(&out);
+	svc_conv_input(c, m, 3, &out);
+	if (out.n != 2 && reply_type(&out, 0, &r) == WIRE_T_ERROR) {
+		assert_int_equal(wire_get_str(r, WIRE_F_MESSAGE, msg,
+		    sizeof(msg), NULL), 0);
+		fail_msg("%s", msg);
+	}
+	assert_int_equal(out.n, 2);
+	assert_int_equal(reply_type(&out, 0, &r), WIRE_T_ACK);
+	assert_int_equal(wire_get_u64(r, WIRE_F_SEQ, &seq, NULL), 0);
+	assert_int_equal(seq, 7);
+	wire_msg_free(r);
+	assert_int_equal(reply_type(&out, 1, &r), WIRE_T_ERROR);
+	assert_int_equal(wire_get_str(r, WIRE_F_MESSAGE, msg, sizeof(msg),
+	    NULL), 0);
+	assert_non_null(strstr(msg, "not one JSON object"));
+	wire_msg_free(r);
+	assert_true(out.close);
+	for (i = 0; i < 3; i++)
+		wire_msg_free(m[i]);
+	svc_conv_free(c);
+	/* each other refusal on a fresh connection */
+	{
+		static const struct { const char *type, *json; uint64_t seq; }
+		    bad[] = {
+			{ "Syscall-Hook", FINDING, 20 },	/* type charset */
+			{ "syscall_hook", "{\"a\":1} {}", 21 },	/* two values */
+			{ "syscall_hook", "{\"a\":", 22 },	/* cut short */
+		    };
+
+		for (i = 0; i < ARRAY_SIZE(bad); i++) {
+			c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+			feed(c, alert_msg("web1", bad[i].type, 0, bad[i].json,
+			    1, bad[i].seq), &out);
+			assert_int_equal(out.n, 1);
+			assert_int_equal(reply_type(&out, 0, NULL),
+			    WIRE_T_ERROR);
+			assert_true(out.close);
+			svc_conv_free(c);
+		}
+	}
+	/* SEQ must increase strictly per connection */
+	c = open_as(f, "h2", WIRE_ROLE_VOUCHD);
+	m[0] = alert_msg("web1", "syscall_hook", 1, FINDING, 1, 30);
+	m[1] = alert_msg("web1", "syscall_hook", 1, FINDING, 1, 30);
+	svc_reply_reset(&out);
+	svc_conv_input(c, m, 2, &out);
+	assert_int_equal(out.n, 2);
+	assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ACK);
+	assert_int_equal(reply_type(&out, 1, NULL), WIRE_T_ERROR);
+	wire_msg_free(m[0]);
+	wire_msg_free(m[1]);
+	svc_conv_free(c);
+	svc_reply_free(&out);
+	/* only the two good ones were stored; nothing from "rogue" */
+	assert_int_equal(alerts_of(f, "{\"cmd\":\"alerts\"}", NULL), 2);
+	assert_int_equal(alerts_of(f, "{\"cmd\":\"alerts\",\"host\":"
+	    "\"rogue\"}", NULL), 0);
+}
+
 static void
 test_restart_keeps_everything(void **state)
 {
@@ -1007,6 +1236,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unenrolled_subject_refused,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alerts_stored_and_acked,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alerts_refused, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_everything, setup,
 		    teardown),
 	};

@@ -464,6 +464,165 @@ test_schema_and_pragmas(void **state)
 	assert_int_equal(store_open("/nonexistent/dir/ivt.db", &s, &e), VOUCH_E_IO);
 }
 
+/* ---- alerts (schema 3) ---- */
+
+struct got {
+	int		n;
+	long long	seq[16];
+	char		target[16][8];
+	char		json[16][64];
+};
+
+static int
+got_cb(void *arg, const struct store_alert *a, struct vouch_err *e)
+{
+	struct got *g = arg;
+
+	(void)e;
+	assert_true(g->n < 16);
+	assert_int_equal(strlen(a->json), a->json_len);
+	g->seq[g->n] = a->seq;
+	snprintf(g->target[g->n], sizeof(g->target[0]), "%s", a->target);
+	snprintf(g->json[g->n], sizeof(g->json[0]), "%s", a->json);
+	g->n++;
+	return 0;
+}
+
+static void
+alert_fill(struct store_alert *a, const char *host, const char *target,
+    const char *json)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->host, sizeof(a->host), "%s", host);
+	snprintf(a->target, sizeof(a->target), "%s", target);
+	snprintf(a->type, sizeof(a->type), "syscall_hook");
+	a->critical = 1;
+	a->time = 1700000000000;
+	a->received = 1700000000100;
+	a->json = json;
+	a->json_len = strlen(json);
+}
+
+static void
+test_alerts(void **state)
+{
+	struct store_ops fake = store_sqlite_ops;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct store_alert v[4];
+	struct store_alert_query q = { NULL, NULL, 16 };
+	struct store *s = NULL;
+	struct got g;
+	char js[4][32];
+	int i;
+
+	(void)state;
+	assert_int_equal(store_open(db, &s, &e), 0);
+	/* h1: four alerts with keep = 3 -> the oldest is pruned */
+	for (i = 0; i < 4; i++) {
+		snprintf(js[i], sizeof(js[i]), "{\"n\":%d}", i);
+		alert_fill(&v[i], "h1", i % 2 ? "web2" : "web1", js[i]);
+	}
+	assert_int_equal(store_alerts_put(s, v, 4, 3, &e), 0);
+	for (i = 1; i < 4; i++)
+		assert_true(v[i].seq > v[i - 1].seq);
+	alert_fill(&v[0], "h2", "web1", "{\"h2\":1}");
+	assert_int_equal(store_alerts_put(s, v, 1, 3, &e), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(store_alerts(s, &q, got_cb, &g, &e), 0);
+	assert_int_equal(g.n, 4);		/* 3 of h1, 1 of h2 */
+	assert_string_equal(g.json[0], "{\"h2\":1}");	/* newest first */
+	assert_string_equal(g.json[1], "{\"n\":3}");
+	assert_string_equal(g.json[3], "{\"n\":1}");	/* n=0 pruned */
+	/* filters */
+	q.host = "h1";
+	q.target = "web1";
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(store_alerts(s, &q, got_cb, &g, &e), 0);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.json[0], "{\"n\":2}");
+	q.host = NULL;
+	q.target = NULL;
+	q.max = 2;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(store_alerts(s, &q, got_cb, &g, &e), 0);
+	assert_int_equal(g.n, 2);
+	store_free(s);
+
+	/* survives a reopen; a failed commit stores nothing */
+	fake.name = "fake";
+	fake.commit = fk_commit;
+	fake.rollback = fk_rollback;
+	assert_int_equal(store_open_ops(&fake, db, &s, &e), 0);
+	fail_commit = 1;
+	rollbacks = 0;
+	alert_fill(&v[0], "h3", "web9", "{}");
+	assert_int_equal(store_alerts_put(s, v, 1, 3, &e), VOUCH_E_IO);
+	assert_int_equal(rollbacks, 1);
+	assert_int_equal(v[0].seq, 0);
+	q.max = 16;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(store_alerts(s, &q, got_cb, &g, &e), 0);
+	assert_int_equal(g.n, 4);
+	fail_commit = 0;
+	store_free(s);
+
+	/* a backend without alerts says so */
+	fake = store_sqlite_ops;
+	fake.put_alert = NULL;
+	fake.alerts = NULL;
+	assert_int_equal(store_open_ops(&fake, db, &s, &e), 0);
+	assert_int_equal(store_alerts_put(s, v, 1, 3, &e), VOUCH_E_UNSUPPORTED);
+	assert_int_equal(store_alerts(s, &q, got_cb, &g, &e),
+	    VOUCH_E_UNSUPPORTED);
+	store_free(s);
+}
+
+/* A version 2 file (no alerts table) is upgraded in place to 3. */
+static void
+test_schema_upgrade_v2(void **state)
+{
+	struct ivt_actions a = IVT_ACTIONS_INIT;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct ivt *t = populated(&a), *u;
+	struct store_alert v;
+	struct store_alert_query q = { "h1", NULL, 16 };
+	struct store *s = NULL;
+	struct got g;
+	sqlite3 *h;
+	sqlite3_stmt *st;
+
+	(void)state;
+	assert_int_equal(store_open(db, &s, &e), 0);
+	assert_int_equal(store_sync(s, t, &a, &e), 0);
+	store_free(s);
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "DROP TABLE alerts;"
+	    "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(store_open(db, &s, &e), 0);
+	alert_fill(&v, "h1", "web1", "{}");
+	assert_int_equal(store_alerts_put(s, &v, 1, STORE_ALERT_KEEP, &e), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(store_alerts(s, &q, got_cb, &g, &e), 0);
+	assert_int_equal(g.n, 1);
+	store_free(s);
+	/* the IVT of the version 2 file is intact */
+	ivt_actions_reset(&a);
+	u = reload(&a, ivt_now(t));
+	ivt_equal(t, u);
+	ivt_free(u);
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), STORE_SCHEMA_VERSION);
+	assert_int_equal(STORE_SCHEMA_VERSION, 3);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	ivt_free(t);
+	ivt_actions_free(&a);
+}
+
 static void
 test_load_needs_empty_ivt(void **state)
 {
@@ -491,6 +650,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sync_failure_keeps_dirty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_and_pragmas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_needs_empty_ivt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_upgrade_v2, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

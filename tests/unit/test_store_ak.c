@@ -120,7 +120,7 @@ test_upgrade_v1(void **state)
 	assert_int_equal(store_open(path, &s, &e), 0);
 	store_free(s);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE ak; DROP TABLE meta; "
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE ak; DROP TABLE meta; DROP TABLE alerts; "
 	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	/* reopened: upgraded in place, usable */

@@ -21,6 +21,8 @@ static const char evidence_json[] =
     "{\"format\": \"vouch-evidence\", \"version\": 1, \"nonce\": \"00\"}";
 static const char mig_format[] = "vouch-xen-migration 1";
 static const char mig_json[] = "{\n\t\"c_info\": {\"name\": \"vm1\"}\r\n}";
+static const char alert_json[] = "{\"target\":\"web1\",\"type\":"
+    "\"syscall_hook\",\"critical\":true,\"index\":39}";
 
 #define OK(x)	assert_int_equal((x), 0)
 
@@ -117,6 +119,14 @@ fill(struct wire_enc *w, uint16_t type)
 		break;
 	case WIRE_T_MIG_RESULT:
 		OK(wire_put_u64(w, WIRE_F_TOTAL, UINT64_MAX, NULL));
+		break;
+	case WIRE_T_ALERT:
+		OK(wire_put_str(w, WIRE_F_TARGET, "web1", NULL));
+		OK(wire_put_str(w, WIRE_F_TYPE, "syscall_hook", NULL));
+		OK(wire_put_u8(w, WIRE_F_CRITICAL, 1, NULL));
+		OK(wire_put_u64(w, WIRE_F_TIME, 1700000000123ull, NULL));
+		OK(wire_put_str(w, WIRE_F_JSON, alert_json, NULL));
+		OK(wire_put_u64(w, WIRE_F_SEQ, 9, NULL));
 		break;
 	default:
 		fail_msg("no filler for type %u", type);
@@ -272,6 +282,17 @@ check_msg(const struct wire_msg *m, uint16_t type)
 	case WIRE_T_MIG_RESULT:
 		OK(wire_get_u64(m, WIRE_F_TOTAL, &u64, NULL));
 		assert_true(u64 == UINT64_MAX);
+		break;
+	case WIRE_T_ALERT:
+		check_str(m, WIRE_F_TARGET, 0, "web1");
+		check_str(m, WIRE_F_TYPE, 0, "syscall_hook");
+		OK(wire_get_u8(m, WIRE_F_CRITICAL, &u8, NULL));
+		assert_int_equal(u8, 1);
+		OK(wire_get_u64(m, WIRE_F_TIME, &u64, NULL));
+		assert_true(u64 == 1700000000123ull);
+		check_str(m, WIRE_F_JSON, 0, alert_json);
+		OK(wire_get_u64(m, WIRE_F_SEQ, &u64, NULL));
+		assert_int_equal(u64, 9);
 		break;
 	default:
 		fail_msg("no checker for type %u", type);
@@ -725,7 +746,7 @@ test_oversize_from_header(void **state)
 	{
 		static const size_t documented[WIRE_T_COUNT_] = { 0, 302,
 		    16644, 326, 33292310, 33358797, 11370, 2076, 86, 65558,
-		    8388630, 30, 1056, 1048668, 16, 262166, 30, 30 };
+		    8388630, 30, 1056, 1048668, 16, 262166, 30, 30, 16549 };
 		for (t = 1; t < WIRE_T_COUNT_; t++)
 			assert_int_equal(wire_frame_limit(t), documented[t]);
 	}
@@ -1124,6 +1145,120 @@ test_migration_types(void **state)
 	assert_int_equal(WIRE_F_FORMAT, 28);
 }
 
+/* ALERT (appended): its bounds, one rejection per rule. */
+static void
+test_alert(void **state)
+{
+	static const uint16_t tags[] = { WIRE_F_TARGET, WIRE_F_TYPE,
+	    WIRE_F_CRITICAL, WIRE_F_TIME, WIRE_F_JSON };
+	struct wire_enc *w = NULL;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct raw *r = malloc(sizeof(*r));
+	char target[WIRE_ALERT_TARGET_MAX + 2], type[WIRE_ALERT_TYPE_MAX + 2];
+	char *json;
+	const uint8_t *f;
+	size_t len, k;
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(WIRE_T_ALERT, 18);
+	assert_int_equal(WIRE_F_TARGET, 31);
+	assert_int_equal(WIRE_F_TYPE, 32);
+	assert_int_equal(WIRE_F_CRITICAL, 33);
+	assert_string_equal(wire_type_name(WIRE_T_ALERT), "ALERT");
+	assert_string_equal(wire_tag_name(WIRE_F_CRITICAL), "CRITICAL");
+	assert_int_equal(wire_frame_limit(WIRE_T_ALERT), 16549);
+
+	/* SEQ is optional: the five required fields make an ALERT. */
+	raw_hdr(r, WIRE_MAGIC, 1, WIRE_T_ALERT, 0);
+	raw_str(r, WIRE_F_TARGET, "web1");
+	raw_str(r, WIRE_F_TYPE, "syscall_hook");
+	raw_u8(r, WIRE_F_CRITICAL, 0);
+	raw_u64(r, WIRE_F_TIME, 1);
+	raw_str(r, WIRE_F_JSON, "{}");
+	expect_ok(r->b, r->len, "ALERT without SEQ");
+	/* each required field missing */
+	for (k = 0; k < sizeof(tags) / sizeof(tags[0]); k++) {
+		raw_hdr(r, WIRE_MAGIC, 1, WIRE_T_ALERT, 0);
+		if (tags[k] != WIRE_F_TARGET)
+			raw_str(r, WIRE_F_TARGET, "web1");
+		if (tags[k] != WIRE_F_TYPE)
+			raw_str(r, WIRE_F_TYPE, "syscall_hook");
+		if (tags[k] != WIRE_F_CRITICAL)
+			raw_u8(r, WIRE_F_CRITICAL, 1);
+		if (tags[k] != WIRE_F_TIME)
+			raw_u64(r, WIRE_F_TIME, 1);
+		if (tags[k] != WIRE_F_JSON)
+			raw_str(r, WIRE_F_JSON, "{}");
+		expect(r->b, r->len, WIRE_R_MISSING, wire_tag_name(tags[k]));
+	}
+	/* CRITICAL is 0 or 1 */
+	raw_hdr(r, WIRE_MAGIC, 1, WIRE_T_ALERT, 0);
+	raw_str(r, WIRE_F_TARGET, "web1");
+	raw_str(r, WIRE_F_TYPE, "syscall_hook");
+	raw_u8(r, WIRE_F_CRITICAL, 2);
+	raw_u64(r, WIRE_F_TIME, 1);
+	raw_str(r, WIRE_F_JSON, "{}");
+	expect(r->b, r->len, WIRE_R_RANGE, "CRITICAL 2");
+	/* TARGET and TYPE lengths; control characters */
+	memset(target, 'a', sizeof(target));
+	target[WIRE_ALERT_TARGET_MAX + 1] = '\0';
+	memset(type, 'b', sizeof(type));
+	type[WIRE_ALERT_TYPE_MAX + 1] = '\0';
+	raw_hdr(r, WIRE_MAGIC, 1, WIRE_T_ALERT, 0);
+	raw_str(r, WIRE_F_TARGET, target);
+	expect(r->b, r->len, WIRE_R_LENGTH, "TARGET of 65");
+	raw_hdr(r, WIRE_MAGIC, 1, WIRE_T_ALERT, 0);
+	raw_str(r, WIRE_F_TYPE, type);
+	expect(r->b, r->len, WIRE_R_LENGTH, "TYPE of 33");
+	raw_hdr(r, WIRE_MAGIC, 1, WIRE_T_ALERT, 0);
+	raw_str(r, WIRE_F_TARGET, "");
+	expect(r->b, r->len, WIRE_R_LENGTH, "empty TARGET");
+	raw_hdr(r, WIRE_MAGIC, 1, WIRE_T_ALERT, 0);
+	raw_str(r, WIRE_F_TARGET, "web\n1");
+	expect(r->b, r->len, WIRE_R_BAD_STRING, "TARGET with LF");
+	raw_hdr(r, WIRE_MAGIC, 1, WIRE_T_ALERT, 0);
+	raw_str(r, WIRE_F_JSON, "{");
+	expect(r->b, r->len, WIRE_R_LENGTH, "JSON of 1");
+	/* a tag of another type */
+	raw_hdr(r, WIRE_MAGIC, 1, WIRE_T_ALERT, 0);
+	raw_str(r, WIRE_F_SUBJECT, "h1");
+	expect(r->b, r->len, WIRE_R_TAG_NOT_ALLOWED, "ALERT.SUBJECT");
+	/* and the new tags in an old type */
+	raw_hdr(r, WIRE_MAGIC, 1, WIRE_T_VERDICT, 0);
+	raw_str(r, WIRE_F_TARGET, "web1");
+	expect(r->b, r->len, WIRE_R_TAG_NOT_ALLOWED, "VERDICT.TARGET");
+
+	/* encoder: the same bounds; JSON up to 16 KiB exactly */
+	json = malloc(WIRE_ALERT_JSON_MAX + 2);
+	assert_non_null(json);
+	memset(json, ' ', WIRE_ALERT_JSON_MAX + 1);
+	json[0] = '{';
+	json[WIRE_ALERT_JSON_MAX - 1] = '}';
+	json[WIRE_ALERT_JSON_MAX + 1] = '\0';
+	OK(wire_enc_new(WIRE_T_ALERT, &w, NULL));
+	assert_int_equal(wire_put_str(w, WIRE_F_TARGET, target, &e),
+	    VOUCH_E_FORMAT);
+	assert_int_equal(wire_put_u8(w, WIRE_F_CRITICAL, 7, &e),
+	    VOUCH_E_FORMAT);
+	assert_int_equal(wire_put_str(w, WIRE_F_JSON, json, &e),
+	    VOUCH_E_FORMAT);
+	json[WIRE_ALERT_JSON_MAX] = '\0';
+	OK(wire_put_str(w, WIRE_F_TARGET, "web1", NULL));
+	OK(wire_put_str(w, WIRE_F_TYPE, "text_modified", NULL));
+	OK(wire_put_u8(w, WIRE_F_CRITICAL, 1, NULL));
+	assert_int_equal(wire_enc_finish(w, &f, &len, &e), VOUCH_E_INVAL);
+	OK(wire_put_u64(w, WIRE_F_TIME, 5, NULL));
+	OK(wire_put_str(w, WIRE_F_JSON, json, NULL));
+	OK(wire_put_u64(w, WIRE_F_SEQ, UINT64_MAX, NULL));
+	OK(wire_enc_finish(w, &f, &len, NULL));
+	assert_int_equal(len, wire_frame_limit(WIRE_T_ALERT) - 70 + 10 - 38 +
+	    19);
+	wire_enc_free(w);
+	free(json);
+	free(r);
+}
+
 static void
 test_names(void **state)
 {
@@ -1158,6 +1293,7 @@ main(void)
 		cmocka_unit_test(test_getter_contracts),
 		cmocka_unit_test(test_decode_owned),
 		cmocka_unit_test(test_migration_types),
+		cmocka_unit_test(test_alert),
 		cmocka_unit_test(test_names),
 	};
 

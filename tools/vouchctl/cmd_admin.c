@@ -1,5 +1,6 @@
 /*
- * cmd_admin.c - vouchctl status | hosts | ivt | rank | host show | watch:
+ * cmd_admin.c - vouchctl status | hosts | ivt | rank | host show | watch |
+ * alerts:
  * questions to vouch-tcbd (conversation 6 of docs/protocol.md) over its
  * local admin socket (default) or mutual TLS with an admin certificate.
  *
@@ -57,6 +58,8 @@ admin_usage(FILE *f)
 	    "       vouchctl host show HOST [OPTIONS]\n"
 	    "       vouchctl watch  [OPTIONS] [--from-start] [--count N] "
 	    "[--timeout S]\n"
+	    "       vouchctl alerts [OPTIONS] [--host H] [--target T] "
+	    "[--limit N]\n"
 	    "\n"
 	    "Ask vouch-tcbd (the RC-TCB) about the region.\n"
 	    "  status      epoch, host counts per state\n"
@@ -67,6 +70,9 @@ admin_usage(FILE *f)
 	    "              attestation with their reasons\n"
 	    "  watch       print state changes and other IVT events as they "
 	    "happen\n"
+	    "  alerts      guard findings hosts sent (ALERT), newest first:\n"
+	    "              of host H, of target VM T, at most N (default 20,\n"
+	    "              at most 400)\n"
 	    "\n"
 	    "OPTIONS:\n"
 	    "  --socket PATH   admin unix socket (default %s)\n"
@@ -478,6 +484,36 @@ print_rank(json_object *r)
 }
 
 static void
+print_alerts(json_object *r)
+{
+	json_object *a, *x, *f, *d;
+	size_t i;
+	time_t t;
+	struct tm tm;
+	char ts[32];
+
+	if (!json_object_object_get_ex(r, "alerts", &a))
+		return;
+	printf("%-6s %-20s %-12s %-12s %-20s %-4s %s\n", "SEQ", "TIME",
+	    "HOST", "TARGET", "TYPE", "CRIT", "DETAIL");
+	for (i = 0; i < json_object_array_length(a); i++) {
+		x = json_object_array_get_idx(a, i);
+		t = (time_t)(jget_int(x, "time") / 1000);
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		d = NULL;
+		if (json_object_object_get_ex(x, "finding", &f))
+			(void)json_object_object_get_ex(f, "detail", &d);
+		printf("%-6lld %-20s %-12s %-12s %-20s %-4s %s\n",
+		    (long long)jget_int(x, "seq"), ts, jget_str(x, "host"),
+		    jget_str(x, "target"), jget_str(x, "type"),
+		    json_object_object_get_ex(x, "critical", &f) &&
+		    json_object_get_boolean(f) ? "yes" : "no",
+		    d != NULL ? json_object_get_string(d) : "");
+	}
+}
+
+static void
 print_event(json_object *x, int json)
 {
 	time_t t;
@@ -591,6 +627,9 @@ cmd_admin(int argc, char **argv)
 		{ "from-start", no_argument, NULL, 'F' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "target", required_argument, NULL, 'T' },
+		{ "limit", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -599,8 +638,10 @@ cmd_admin(int argc, char **argv)
 	struct vouch_err e = VOUCH_ERR_INIT;
 	struct admin_conn c;
 	const char *cmd = argv[0], *host = NULL;
+	const char *a_host = NULL, *a_target = NULL;
 	json_object *req, *rep = NULL;
 	long vcpus = 0, mib = 0, max = 10, count = 0, timeout_s = 0;
+	long limit = 20;
 	int ch, from_start = 0, r;
 
 	if (strcmp(cmd, "host") == 0) {
@@ -629,11 +670,16 @@ cmd_admin(int argc, char **argv)
 		case 'F': from_start = 1; break;
 		case 'n': count = strtol(optarg, NULL, 10); break;
 		case 't': timeout_s = strtol(optarg, NULL, 10); break;
+		case 'H': a_host = optarg; break;
+		case 'T': a_target = optarg; break;
+		case 'L': limit = strtol(optarg, NULL, 10); break;
 		case 'h': admin_usage(stdout); return 0;
 		default: admin_usage(stderr); return EXIT_USAGE;
 		}
 	if (optind != argc || vcpus < 0 || mib < 0 || max < 1 || max > 64 ||
-	    count < 0 || timeout_s < 0) {
+	    count < 0 || timeout_s < 0 || limit < 1 || limit > 400 ||
+	    ((a_host != NULL || a_target != NULL) &&
+	    strcmp(cmd, "alerts") != 0)) {
 		admin_usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -649,6 +695,15 @@ cmd_admin(int argc, char **argv)
 		json_object_object_add(req, "vcpus", json_object_new_int64(vcpus));
 		json_object_object_add(req, "mib", json_object_new_int64(mib));
 		json_object_object_add(req, "max", json_object_new_int64(max));
+	}
+	if (strcmp(cmd, "alerts") == 0) {
+		if (a_host != NULL)
+			json_object_object_add(req, "host",
+			    json_object_new_string(a_host));
+		if (a_target != NULL)
+			json_object_object_add(req, "target",
+			    json_object_new_string(a_target));
+		json_object_object_add(req, "max", json_object_new_int64(limit));
 	}
 	if ((r = conn_open(&o, &c, &e)) == 0) {
 		r = ask(&c, req, &rep, &e);
@@ -675,6 +730,8 @@ cmd_admin(int argc, char **argv)
 			print_hosts(rep, 1);
 		else if (strcmp(cmd, "rank") == 0)
 			print_rank(rep);
+		else if (strcmp(cmd, "alerts") == 0)
+			print_alerts(rep);
 		else
 			print_host(rep);
 	}

@@ -29,6 +29,7 @@ static const struct {
 	{ "ivt", cmd_admin, "vouch-tcbd: the integrity validation table" },
 	{ "rank", cmd_admin, "vouch-tcbd: TRUSTED migration destinations" },
 	{ "watch", cmd_admin, "vouch-tcbd: follow state changes live" },
+	{ "alerts", cmd_admin, "vouch-tcbd: guard findings hosts sent" },
 	{ "guest", cmd_guest, "a guest read from outside (VMI): ps, info" },
 	{ "guard", cmd_guard, "run a guard's checks: check (once), watch" },
 };
