@@ -108,6 +108,11 @@ struct vmi_xen_api {
 };
 extern const struct vmi_xen_api vmi_xen_api_default;
 
+/* A xentoollog logger that drops everything (Xen's libraries must not
+ * print from library code); shared with migrate/drv_xen.c's libxl ctx. */
+struct xentoollog_logger;
+struct xentoollog_logger *vmi_xen_null_logger(void);
+
 /*
  * Open domain domid with max_gfn (highest guest frame + 1; 0 = ask the
  * caller's spec "xen:DOMID,pages=N").  api NULL = the real library.

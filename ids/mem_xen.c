@@ -57,7 +57,11 @@ struct xen {
 
 /* --- the real library ----------------------------------------------------- */
 
-/* libxenforeignmemory logs to stderr unless given a logger: drop it all. */
+/*
+ * Xen's libraries log to stderr unless given a logger; library code never
+ * prints, so they get one that drops everything (also migrate/drv_xen.c's
+ * libxl context).
+ */
 static void
 null_vmessage(struct xentoollog_logger *l, xentoollog_level level,
     int errnoval, const char *context, const char *format, va_list al)
@@ -71,6 +75,19 @@ null_vmessage(struct xentoollog_logger *l, xentoollog_level level,
 }
 
 static void
+null_progress(struct xentoollog_logger *l, const char *context,
+    const char *doing_what, int percent, unsigned long done,
+    unsigned long total)
+{
+	(void)l;
+	(void)context;
+	(void)doing_what;
+	(void)percent;
+	(void)done;
+	(void)total;
+}
+
+static void
 null_destroy(struct xentoollog_logger *l)
 {
 	(void)l;
@@ -78,9 +95,15 @@ null_destroy(struct xentoollog_logger *l)
 
 static struct xentoollog_logger null_logger = {
 	.vmessage = null_vmessage,
-	.progress = NULL,
+	.progress = null_progress,
 	.destroy = null_destroy,
 };
+
+struct xentoollog_logger *
+vmi_xen_null_logger(void)
+{
+	return &null_logger;
+}
 
 static void *
 xa_open(void)

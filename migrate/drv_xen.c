@@ -40,6 +40,7 @@
 
 #include "common/tls.h"
 #include "common/wire.h"
+#include "ids/mem.h"
 #include "migrate/drv_xen.h"
 
 _Static_assert(MIG_XEN_ERR_NOTFOUND == ERROR_DOMAIN_NOTFOUND,
@@ -94,50 +95,12 @@ struct xvm {
 
 /* --- the real libxl ------------------------------------------------------- */
 
-/* libxl logs through a xentoollog logger: library code drops it all. */
-static void
-null_vmessage(struct xentoollog_logger *l, xentoollog_level level,
-    int errnoval, const char *context, const char *format, va_list al)
-{
-	(void)l;
-	(void)level;
-	(void)errnoval;
-	(void)context;
-	(void)format;
-	(void)al;
-}
-
-static void
-null_progress(struct xentoollog_logger *l, const char *context,
-    const char *doing_what, int percent, unsigned long done,
-    unsigned long total)
-{
-	(void)l;
-	(void)context;
-	(void)doing_what;
-	(void)percent;
-	(void)done;
-	(void)total;
-}
-
-static void
-null_destroy(struct xentoollog_logger *l)
-{
-	(void)l;
-}
-
-static struct xentoollog_logger null_logger = {
-	.vmessage = null_vmessage,
-	.progress = null_progress,
-	.destroy = null_destroy,
-};
-
 static void *
 xl_open(void)
 {
 	libxl_ctx *ctx = NULL;
 
-	if (libxl_ctx_alloc(&ctx, LIBXL_VERSION, 0, &null_logger) != 0)
+	if (libxl_ctx_alloc(&ctx, LIBXL_VERSION, 0, vmi_xen_null_logger()) != 0)
 		return NULL;
 	return ctx;
 }
