@@ -225,18 +225,9 @@ tls_ctx_free(struct tls_ctx *ctx)
 /* ------------------------------------------------------------------ */
 
 static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
 deadline_of(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
 }
 
 /* Wait for fd to become ready for events; 0, or VOUCH_E_IO on timeout. */
@@ -251,7 +242,7 @@ wait_fd(int fd, short events, int64_t deadline, const char *what,
 		if (deadline < 0)
 			left = -1;
 		else {
-			int64_t d = deadline - now_ms();
+			int64_t d = deadline - mono_ms();
 			if (d <= 0)
 				return vouch_err_set(e, VOUCH_E_IO,
 				    "tls: %s: timed out", what);
@@ -482,7 +473,7 @@ tls_accept(struct tls_ctx *ctx, int lfd, int timeout_ms,
 			return r;
 	}
 	if (timeout_ms >= 0) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - mono_ms();
 		timeout_ms = left < 1 ? 1 : left > INT32_MAX ? INT32_MAX :
 		    (int)left;
 	}
@@ -582,10 +573,17 @@ tcp_connect(const char *addr, uint16_t port, int64_t deadline, int *fdp,
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		return vouch_err_set(e, VOUCH_E_IO, "tls: connect to %s:%u: %s",
+		return vouch_err_set(e, VOUCH_E_IO, "connect to %s:%u: %s",
 		    addr, (unsigned)port, strerror(err));
 	*fdp = fd;
 	return 0;
+}
+
+int
+tls_tcp_connect(const char *addr, uint16_t port, int timeout_ms, int *fdp,
+    struct vouch_err *e)
+{
+	return tcp_connect(addr, port, deadline_of(timeout_ms), fdp, e);
 }
 
 int

@@ -131,4 +131,12 @@ int tls_recv(struct tls_conn *c, int timeout_ms, struct wire_msg **out,
 /* Send close_notify (best effort), close the socket, free.  NULL no-op. */
 void tls_close(struct tls_conn *c);
 
+/*
+ * Plain TCP: a non-blocking, close-on-exec socket connected to the first
+ * address of addr that answers within timeout_ms (the TCP layer under
+ * tls_connect, for streams that may run without TLS).
+ */
+int tls_tcp_connect(const char *addr, uint16_t port, int timeout_ms,
+    int *fdp, struct vouch_err *e);
+
 #endif

@@ -12,6 +12,9 @@
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
+/* Value of one hex digit (either case), or -1. */
+int hex_digit(char c);
+
 /* Lower-case hex of len bytes into out, which must hold 2*len+1 bytes. */
 void hex_encode(const uint8_t *in, size_t len, char *out);
 /*
@@ -52,6 +55,13 @@ int file_append_sync(const char *path, const void *buf, size_t len,
     struct vouch_err *e);
 /* mkdir -p with mode for each created component. */
 int dir_create(const char *path, unsigned mode, struct vouch_err *e);
+
+/* Clocks: CLOCK_MONOTONIC in ms and ns, CLOCK_REALTIME in ms. */
+int64_t mono_ms(void);
+uint64_t mono_ns(void);
+int64_t wall_ms(void);
+/* Sleep ms milliseconds, resuming after signal interruptions. */
+void sleep_ms(int64_t ms);
 
 /* Constant-time equality of two equal-length buffers: 1 if equal. */
 int ct_equal(const void *a, const void *b, size_t len);

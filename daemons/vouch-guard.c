@@ -185,15 +185,6 @@ usage(FILE *f)
 	    "error.\nSee vouch-guard(8) and docs/guards.md.\n");
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 stopping(void)
 {

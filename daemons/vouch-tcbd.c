@@ -76,15 +76,6 @@ on_signal(int sig)
 	errno = saved;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* svc's messages: warnings (peer-triggerable) are rate limited. */
 static void
 on_event(void *arg, enum svc_level lvl, const char *msg)

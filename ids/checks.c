@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "ids/checks.h"
 #include "measure/pcr.h"
 
@@ -1311,15 +1312,6 @@ vmi_check_modules(struct vmi_linux *lx, struct vmi_findings *f,
 
 /* --- one run ----------------------------------------------------------- */
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void
 unreadable(struct vmi_findings *f, unsigned check, const struct vouch_err *ce)
 {
@@ -1334,7 +1326,7 @@ vmi_run_checks(struct vmi_linux *lx, const struct vmi_baseline *b,
 {
 	struct task_vec list = { NULL, 0, 0 };
 	struct vmi_run_stats s = { 0, 0, 0 };
-	uint64_t t0 = now_ns();
+	uint64_t t0 = mono_ns();
 	int r, have_list = 0;
 
 	(void)e;
@@ -1382,7 +1374,7 @@ vmi_run_checks(struct vmi_linux *lx, const struct vmi_baseline *b,
 			unreadable(f, VMI_CHECK_MODULES, &ce);
 	}
 	free(list.v);
-	s.ns = now_ns() - t0;
+	s.ns = mono_ns() - t0;
 	if (st != NULL)
 		*st = s;
 	return 0;

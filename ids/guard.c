@@ -28,15 +28,6 @@
 /* A symbol+offset further than this from its symbol is not named. */
 #define SYM_MAX_OFF		(1u << 20)
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* RFC 3339 UTC with milliseconds: 2026-11-23T10:04:05.123Z */
 static void
 fmt_time(int64_t ms, char *buf, size_t cap)
@@ -193,7 +184,7 @@ finding_obj(const struct guard *g, const struct vmi_finding *x)
 	const char *tn = vmi_finding_type_name(x->type);
 	char t[40], detail[sizeof(x->detail)];
 
-	fmt_time(g->last_run_ms > 0 ? g->last_run_ms : now_ms(), t, sizeof(t));
+	fmt_time(g->last_run_ms > 0 ? g->last_run_ms : wall_ms(), t, sizeof(t));
 	/* detail is a fixed array: never read past it even if unterminated */
 	snprintf(detail, sizeof(detail), "%.*s", (int)sizeof(x->detail) - 1,
 	    x->detail);
@@ -888,7 +879,7 @@ guard_open(const struct guard_conf *conf, struct guard **out,
 		    &local, e)) < 0)
 			goto fail;
 		/* the verification is the latest check: its findings' time */
-		g->last_run_ms = now_ms();
+		g->last_run_ms = wall_ms();
 	} else if (conf->state[0] != '\0' && errno != ENOENT) {
 		r = vouch_err_set(e, VOUCH_E_IO, "%s: %s", conf->state,
 		    strerror(errno));
@@ -900,7 +891,7 @@ guard_open(const struct guard_conf *conf, struct guard **out,
 		if (g->base.release[0] == '\0')
 			memcpy(g->base.release, g->lx->release,
 			    sizeof(g->base.release));
-		g->paired_at_ms = now_ms();
+		g->paired_at_ms = wall_ms();
 		if (conf->state[0] != '\0' &&
 		    (r = guard_state_save(g, conf->state, e)) < 0)
 			goto fail;
@@ -978,7 +969,7 @@ guard_reattach(struct guard *g, struct vmi_findings *f, struct vouch_err *e)
 		r = vmi_baseline_verify(g->lx, &g->base, f, e);
 	if (r < 0)
 		goto fail;
-	g->last_run_ms = now_ms();
+	g->last_run_ms = wall_ms();
 	return 0;
 fail:
 	vmi_mem_close(g->mem);
@@ -1071,7 +1062,7 @@ guard_run(struct guard *g, struct vouch_err *e)
 	    g->conf.checks, &g->last, &g->last_stats, e)) < 0)
 		return vouch_err_prefix(e, "guard %s", g->conf.target);
 	g->runs++;
-	g->last_run_ms = now_ms();
+	g->last_run_ms = wall_ms();
 	if (!g->conf.repair || !g->have_base ||
 	    !(g->mem->flags & VMI_MEM_WRITE))
 		return 0;

@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "ids/ksym.h"
 
 #define KS_NTOK		256
@@ -891,18 +892,6 @@ out:
 
 /* --- System.map ---------------------------------------------------------- */
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 ksym_load_system_map(const char *text, size_t len, struct ksyms *out,
     struct vouch_err *e)
@@ -934,7 +923,7 @@ ksym_load_system_map(const char *text, size_t len, struct ksyms *out,
 			ll--;
 		if (ll == 0)
 			continue;
-		while (i < ll && (h = hexval(l[i])) >= 0) {
+		while (i < ll && (h = hex_digit(l[i])) >= 0) {
 			if (++digits > 16)
 				break;
 			addr = addr << 4 | (uint64_t)h;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "migrate/comigrate.h"
 
 static const char *const phase_names[] = {
@@ -19,23 +20,6 @@ comig_phase_name(enum comig_phase p)
 	if ((unsigned)p < sizeof(phase_names) / sizeof(phase_names[0]))
 		return phase_names[p];
 	return "unknown";
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 struct run {
@@ -61,7 +45,7 @@ emit(struct run *r, enum comig_phase ph, int done, uint64_t bytes,
 	ev.phase = ph;
 	ev.host = r->host;
 	ev.done = done;
-	ev.t_ms = now_ms() - r->t0;
+	ev.t_ms = mono_ms() - r->t0;
 	ev.bytes = bytes;
 	ev.total = total;
 	ev.mbps = mbps;
@@ -98,7 +82,7 @@ stream(struct run *r, enum comig_phase ph, struct mig_vm *src,
     struct vouch_err *e)
 {
 	struct mig_progress pr;
-	int64_t start = now_ms(), last_ev = 0;
+	int64_t start = mono_ms(), last_ev = 0;
 	int rc, requery = 0;
 
 	if ((rc = mig_incoming(dst, uri, tls_dst, e)) < 0 ||
@@ -114,7 +98,7 @@ stream(struct run *r, enum comig_phase ph, struct mig_vm *src,
 				sleep_ms(1);
 				continue;
 			}
-			*t_done = now_ms();
+			*t_done = mono_ms();
 			*bytes = pr.transferred;
 			*ms = pr.total_time_ms > 0 ? pr.total_time_ms :
 			    *t_done - start;
@@ -128,14 +112,14 @@ stream(struct run *r, enum comig_phase ph, struct mig_vm *src,
 			    comig_phase_name(ph), uri,
 			    pr.status == MIG_STREAM_FAILED ? "failed" :
 			    "was cancelled", pr.error[0] ? ": " : "", pr.error);
-		if (now_ms() - start > timeout_ms) {
+		if (mono_ms() - start > timeout_ms) {
 			(void)mig_cancel(src, NULL);
 			return vouch_err_set(e, VOUCH_E_IO,
 			    "%s stream to %s timed out after %d ms",
 			    comig_phase_name(ph), uri, timeout_ms);
 		}
-		if (now_ms() - last_ev >= 100) {
-			last_ev = now_ms();
+		if (mono_ms() - last_ev >= 100) {
+			last_ev = mono_ms();
 			emit(r, ph, 0, pr.transferred, pr.total, pr.mbps, NULL);
 		}
 		sleep_ms(COMIG_POLL_MS);
@@ -303,17 +287,17 @@ try_dest(struct run *r, const char *host, struct vouch_err *e)
 
 	/* The guard at the destination attaches and verifies the target. */
 	emit(r, COMIG_PH_GUARD_ATTACH, 0, 0, 0, 0, NULL);
-	t1 = now_ms();
+	t1 = mono_ms();
 	if (r->h->guard_verify(r->arg, host, d.guard, &ce) < 0)
 		return after_switchover_failure(r, &d, window_detached, &ce, e);
-	r->res->verify_ms = now_ms() - t1;
+	r->res->verify_ms = mono_ms() - t1;
 	emit(r, COMIG_PH_GUARD_ATTACH, 1, 0, 0, 0, NULL);
 
 	/* Only now the target runs again. */
 	emit(r, COMIG_PH_RESUME, 0, 0, 0, 0, NULL);
 	if (mig_resume(d.target, &ce) < 0)
 		return after_switchover_failure(r, &d, window_detached, &ce, e);
-	r->res->target_downtime_ms = tdown + (now_ms() - tdone);
+	r->res->target_downtime_ms = tdown + (mono_ms() - tdone);
 	emit(r, COMIG_PH_RESUME, 1, 0, 0, 0, NULL);
 
 	emit(r, COMIG_PH_CLEANUP, 0, 0, 0, 0, NULL);
@@ -357,24 +341,24 @@ comig_run(const struct comig_pair *p, const char *const *dests, size_t ndests,
 	r.h = h;
 	r.arg = arg;
 	r.res = res;
-	r.t0 = now_ms();
+	r.t0 = mono_ms();
 	for (i = 0; i < ndests; i++) {
 		res->tries++;
 		rc = try_dest(&r, dests[i], e);
 		if (rc == 0) {
-			res->total_ms = now_ms() - r.t0;
+			res->total_ms = mono_ms() - r.t0;
 			emit(&r, COMIG_PH_DONE, 1, 0, 0, 0, NULL);
 			return 0;
 		}
 		if (rc < 0) {
 			snprintf(res->error, sizeof(res->error), "%s",
 			    e != NULL ? e->msg : "failed");
-			res->total_ms = now_ms() - r.t0;
+			res->total_ms = mono_ms() - r.t0;
 			res->phase = COMIG_PH_FAILED;
 			return rc;
 		}
 	}
-	res->total_ms = now_ms() - r.t0;
+	res->total_ms = mono_ms() - r.t0;
 	r.host = NULL;
 	if (res->error[0] == '\0')
 		snprintf(res->error, sizeof(res->error),
@@ -420,17 +404,17 @@ comig_solo(struct mig_vm *src, struct mig_vm *dst, const char *uri,
 	r.o = o;
 	r.h = &h;
 	r.res = res;
-	r.t0 = now_ms();
+	r.t0 = mono_ms();
 	if ((rc = stream(&r, COMIG_PH_TARGET, src, dst, uri, tls_src, tls_dst,
 	    o->max_bw, o->stream_timeout_ms > 0 ? o->stream_timeout_ms :
 	    600000, &bytes, &tmig, &tdown, &tdone, e)) < 0)
 		return rc;
 	if ((rc = mig_resume(dst, e)) < 0)
 		return rc;
-	res->target_downtime_ms = tdown + (now_ms() - tdone);
+	res->target_downtime_ms = tdown + (mono_ms() - tdone);
 	res->target_stream_ms = tmig;
 	res->target_bytes = bytes;
-	res->total_ms = now_ms() - r.t0;
+	res->total_ms = mono_ms() - r.t0;
 	res->phase = COMIG_PH_DONE;
 	return 0;
 }

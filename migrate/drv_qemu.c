@@ -48,6 +48,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "migrate/driver.h"
 #include "migrate/qmp.h"
 
@@ -193,15 +194,6 @@ get_u64(struct json_object *o, const char *k)
 		return 0;
 	n = json_object_get_int64(v);
 	return n > 0 ? (uint64_t)n : 0;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 /* --- state, pause, resume, destroy ---------------------------------------- */

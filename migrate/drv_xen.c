@@ -38,6 +38,7 @@
 #include <libxl.h>		/* clean under the strict flags: no pragmas */
 #include <libxl_utils.h>
 
+#include "common/util.h"
 #include "common/tls.h"
 #include "common/wire.h"
 #include "ids/mem.h"
@@ -232,26 +233,6 @@ const struct mig_xen_api mig_xen_api_default = {
 
 /* --- small helpers -------------------------------------------------------- */
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static int
 cancelled(struct xvm *x)
 {
@@ -289,7 +270,7 @@ xs_finish(struct xvm *x, enum mig_stream_status st)
 	if (x->cancel && st != MIG_STREAM_COMPLETED)
 		st = MIG_STREAM_CANCELLED;
 	x->prog.status = st;
-	x->t1 = now_ms();
+	x->t1 = mono_ms();
 	x->prog.total_time_ms = x->t1 - x->t0;
 	pthread_mutex_unlock(&x->mu);
 }
@@ -381,7 +362,7 @@ fd_wait(int fd, short ev, int64_t deadline, struct vouch_err *e)
 	int r;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - mono_ms();
 		if (left <= 0)
 			return vouch_err_set(e, VOUCH_E_IO, "xen: stream timed out");
 		p.fd = fd;
@@ -476,7 +457,7 @@ xconn_send(struct xconn *c, const uint8_t *frame, size_t len, int timeout_ms,
 {
 	if (c->tls != NULL)
 		return tls_send(c->tls, frame, len, timeout_ms, e);
-	return plain_write(c->fd, frame, len, now_ms() + timeout_ms, e);
+	return plain_write(c->fd, frame, len, mono_ms() + timeout_ms, e);
 }
 
 /*
@@ -487,7 +468,7 @@ static int
 xconn_recv(struct xconn *c, int timeout_ms, struct wire_msg **out,
     struct vouch_err *e)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = mono_ms() + timeout_ms;
 	uint8_t hdr[WIRE_HDR_LEN], *buf;
 	struct wire_hdr h;
 	size_t len;
@@ -689,7 +670,7 @@ stream_start(struct xvm *x, int role, enum mig_stream_status st,
 	x->prog.status = st;
 	x->prog.total = total;
 	x->cancel = 0;
-	x->t0 = now_ms();
+	x->t0 = mono_ms();
 	x->t1 = 0;
 	pthread_mutex_unlock(&x->mu);
 	x->role = role;
@@ -736,7 +717,7 @@ throttle(struct xvm *x, uint64_t sent)
 		return;
 	due = x->t0 + (int64_t)(sent / x->max_bw * 1000 +
 	    sent % x->max_bw * 1000 / x->max_bw);
-	while ((left = due - now_ms()) > 0 && !cancelled(x))
+	while ((left = due - mono_ms()) > 0 && !cancelled(x))
 		sleep_ms(left > XMIG_POLL_MS ? XMIG_POLL_MS : left);
 }
 
@@ -825,51 +806,13 @@ static int
 xconn_connect(struct xvm *x, const char *host, uint16_t port,
     const struct mig_tls *tls, struct vouch_err *e)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	int64_t deadline = now_ms() + XMIG_HANDSHAKE_MS;
-	char ports[8];
-	socklen_t sl;
-	int fd = -1, r, err = ECONNREFUSED;
-
 	x->conn.fd = -1;
 	x->conn.tls = NULL;
 	if (tls != NULL)
 		return tls_connect(x->tctx, host, port, tls->peer_name,
 		    XMIG_HANDSHAKE_MS, &x->conn.tls, e);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(ports, sizeof(ports), "%u", (unsigned)port);
-	if ((r = getaddrinfo(host, ports, &hints, &res)) != 0)
-		return vouch_err_set(e, VOUCH_E_IO, "xen: %s: %s", host,
-		    gai_strerror(r));
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		sl = sizeof(err);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno != EINPROGRESS)
-			err = errno;
-		else if (fd_wait(fd, POLLOUT, deadline, NULL) < 0)
-			err = ETIMEDOUT;
-		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
-			err = errno;
-		else if (err == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return vouch_err_set(e, VOUCH_E_IO, "xen: connect to %s:%u: %s",
-		    host, (unsigned)port, strerror(err));
-	x->conn.fd = fd;
+	if (tls_tcp_connect(host, port, XMIG_HANDSHAKE_MS, &x->conn.fd, e) < 0)
+		return vouch_err_prefix(e, "xen");
 	return 0;
 }
 
@@ -1093,7 +1036,7 @@ recv_worker(void *arg)
 		}
 		if (wire_msg_type(m) == WIRE_T_MIG_DATA &&
 		    wire_get_bytes(m, WIRE_F_DATA, &p, &n, NULL) == 0) {
-			if (plain_write(x->sp[1], p, n, now_ms() + XMIG_IDLE_MS,
+			if (plain_write(x->sp[1], p, n, mono_ms() + XMIG_IDLE_MS,
 			    &e) < 0) {
 				xs_error(x, "libxl stopped reading the stream "
 				    "after %llu bytes", (unsigned long long)got);
@@ -1381,7 +1324,7 @@ xen_progress(struct mig_vm *vm, struct mig_progress *p, struct vouch_err *e)
 	pthread_mutex_lock(&x->mu);
 	*p = x->prog;
 	if (p->status != MIG_STREAM_NONE) {
-		ms = (x->t1 != 0 ? x->t1 : now_ms()) - x->t0;
+		ms = (x->t1 != 0 ? x->t1 : mono_ms()) - x->t0;
 		p->mbps = ms > 0 ? (double)p->transferred * 8.0 / 1000.0 /
 		    (double)ms : 0.0;
 	}

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "migrate/qmp.h"
 
 #define QMP_JSON_DEPTH	32		/* QEMU's answers nest a few levels */
@@ -52,19 +53,10 @@ struct qmp {
 
 /* --- time ------------------------------------------------------------------ */
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 left_ms(int64_t deadline)
 {
-	int64_t l = deadline - now_ms();
+	int64_t l = deadline - mono_ms();
 
 	if (l < 0)
 		return 0;
@@ -74,7 +66,7 @@ left_ms(int64_t deadline)
 static int64_t
 deadline_of(int timeout_ms)
 {
-	return now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+	return mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
 }
 
 /* --- connection state ------------------------------------------------------ */

@@ -25,25 +25,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "migrate/driver.h"
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 static int
 usage(void)
@@ -127,7 +110,7 @@ cmd_migrate(int argc, char **argv)
 		mig_close(src);
 		return fail("open", &e);
 	}
-	t0 = now_ms();
+	t0 = mono_ms();
 	if (mig_incoming(dst, uri, td.dir ? &td : NULL, &e) < 0) {
 		fail("incoming", &e);
 		goto rollback;
@@ -145,7 +128,7 @@ cmd_migrate(int argc, char **argv)
 		    p.status == MIG_STREAM_FAILED ||
 		    p.status == MIG_STREAM_CANCELLED)
 			break;
-		if (!cancelled && now_ms() - t0 > timeout_s * 1000) {
+		if (!cancelled && mono_ms() - t0 > timeout_s * 1000) {
 			cancelled = 1;
 			fprintf(stderr, "mig_tool: no end within %ld s: "
 			    "cancelling\n", timeout_s);
@@ -154,7 +137,7 @@ cmd_migrate(int argc, char **argv)
 		}
 		sleep_ms(20);
 	}
-	t1 = now_ms();
+	t1 = mono_ms();
 	printf("{\"status\":\"%s\",\"wall_ms\":%" PRId64 ",\"total_time_ms\":"
 	    "%" PRId64 ",\"downtime_ms\":%" PRId64 ",\"transferred\":%" PRIu64
 	    ",\"total\":%" PRIu64 ",\"mbps\":%.1f,\"max_bw\":%" PRIu64

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/util.h"
 #include "migrate/driver.h"
 #include "migrate/qmp.h"
 
@@ -51,15 +52,6 @@ struct fake {
 };
 
 static struct fake F;
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 fake_fail(const char *why)
@@ -411,10 +403,10 @@ test_events_interleaved(void **state)
 	assert_string_equal(ev_name(ev), "B");
 	json_object_put(ev);
 	/* nothing more: a bounded wait ends with NOTFOUND */
-	t0 = now_ms();
+	t0 = mono_ms();
 	assert_int_equal(qmp_wait_event(q, "X", 150, &ev, &e),
 	    VOUCH_E_NOTFOUND);
-	assert_true(now_ms() - t0 >= 140 && now_ms() - t0 < 1500);
+	assert_true(mono_ms() - t0 >= 140 && mono_ms() - t0 < 1500);
 	qmp_close(q);
 	fake_end();
 }
@@ -572,10 +564,10 @@ test_timeout_late_answer(void **state)
 	(void)state;
 	fake_start(s);
 	q = connect_ok();
-	t0 = now_ms();
+	t0 = mono_ms();
 	assert_int_equal(qmp_exec(q, "slow", NULL, &ret, 150, &e),
 	    VOUCH_E_IO);
-	assert_true(now_ms() - t0 < 390);
+	assert_true(mono_ms() - t0 < 390);
 	assert_non_null(strstr(e.msg, "no answer"));
 	assert_null(ret);
 	/* still usable; the late answer is not taken for this one */
@@ -614,9 +606,9 @@ test_connect_failures(void **state)
 	assert_null(q);
 
 	fake_start(silent);	/* another client holds QEMU's monitor */
-	t0 = now_ms();
+	t0 = mono_ms();
 	assert_int_equal(qmp_connect(F.path, 200, &q, &e), VOUCH_E_IO);
-	assert_true(now_ms() - t0 < 550);
+	assert_true(mono_ms() - t0 < 550);
 	assert_non_null(strstr(e.msg, "greeting"));
 	assert_null(q);
 	fake_end();

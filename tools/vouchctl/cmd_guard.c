@@ -620,15 +620,6 @@ guard_check(int argc, char **argv)
 	return n > 0 ? EXIT_FAILV : 0;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 status_line(const struct guard *gd, unsigned runs, int64_t span_ms,
     const char *last, int failing, int json)
