@@ -7,7 +7,10 @@
 # hypervisor files into the runtime PCR (23) and an ima-ng log, writes a
 # policy from that known-good state, quotes and verifies (PASS); then
 # changes one measured file, re-measures, quotes and verifies again (FAIL,
-# naming the file).  Everything it starts is stopped on exit or Ctrl-C.
+# naming the file).  Then a guest VM (Debian's kernel under QEMU, KASLR
+# on) is read from outside: its kernel profile and process list, a guard
+# baseline, and a syscall-table hook written from outside that the next
+# check reports.  Everything it starts is stopped on exit or Ctrl-C.
 set -eu
 B=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +18,7 @@ case "$B" in /*) ;; *) B="$ROOT/$B" ;; esac
 V="$B/vouchctl"
 W=$(mktemp -d /tmp/vouch-demo.XXXXXX)
 cleanup() {
+	"$ROOT/tools/guest/labguest.sh" stop "$W/guest" >/dev/null 2>&1 || true
 	"$ROOT/tools/lab/swtpm.sh" stop "$W/lab" >/dev/null 2>&1 || true
 	rm -rf "$W"
 }
@@ -80,5 +84,21 @@ run "$V" verify "$W/evidence-good.json" --ak "$W/state/ak.pem" --nonce "$GOOD_NO
     --policy "$W/policy.cfg" --history "$W/history"
 echo "(exit status $?: the TPM clock in the quote is older than the last accepted one)"
 set -e
+
+step "9. a guest VM (Debian 6.1 under QEMU/TCG, KASLR on, RAM in /dev/shm)"
+run "$ROOT/tools/guest/labguest.sh" start "$W/guest" --bzimage
+M="qemu-file:$(cat "$W/guest/ram.path")"
+
+step "10. its kernel and processes, read from outside (no agent in the guest)"
+run "$V" guest info --memory "$M"
+run "$V" guest ps --memory "$M" | awk 'NR == 1 || $2 != 2'   # without kernel threads
+
+step "11. a guard's baseline, then a rootkit-style hook of getppid written from outside"
+run "$V" guard check --memory "$M" --state "$W/guard.json" --save
+run "$B/tests/tools/vmi_tamper" "$M" hook-syscall 110 39
+set +e
+run "$V" guard check --memory "$M" --state "$W/guard.json"
+echo "(exit status $?: 1 = findings)"
+set -e
 echo
-echo "demo: done; stopping the swtpm"
+echo "demo: done; stopping the guest and the swtpm"
