@@ -41,6 +41,11 @@ count() {
 
 want() { [ -z "${VOUCH_TESTS:-}" ] || [[ "$1" == *${VOUCH_TESTS}* ]]; }
 
+# Debian's kernel (fetched once into build/cache; the guest tests boot it):
+# the kallsyms/BTF unit tests check themselves against its real image.
+if [ -z "${VOUCH_VMLINUX:-}" ] && kdir=$(tools/guest/kernel.sh 2>"$LOGDIR/kernel.log"); then
+	export VOUCH_VMLINUX="$kdir/vmlinux"
+fi
 echo "== unit tests (cmocka, ASan+UBSan) =="
 for t in "$B"/tests/test_*; do
 	[ -x "$t" ] || continue
