@@ -87,13 +87,20 @@ all: $(O)/vouchctl $(DAEMONS:%=$(O)/%) $(UNIT_BINS:%=$(O)/tests/%) \
 asan: $(A)/vouchctl $(DAEMONS:%=$(A)/%) $(UNIT_BINS:%=$(A)/tests/%) \
 	$(TTOOL_BINS:%=$(A)/%)
 
-# Fuzz targets: clang-14 libFuzzer + ASan/UBSan, library sources linked in
-# directly (compiled with the same instrumentation).
+# Fuzz targets: clang-14 libFuzzer + ASan/UBSan; the library is compiled
+# once with the same instrumentation into $(F)/libvouch.a.
 FUZZ_CFLAGS := $(filter-out -Werror -Wno-format-truncation,$(BASE_CFLAGS)) -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -Wno-unused-command-line-argument
-$(F)/%: tests/fuzz/%.c $(LIB_SRC)
+$(F)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZCC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+	$(FUZZCC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+$(F)/libvouch.a: $(LIB_SRC:%.c=$(F)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+$(F)/%: tests/fuzz/%.c $(F)/libvouch.a
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZ_CFLAGS) -o $@ $< $(F)/libvouch.a $(LIBS)
+-include $(shell find $(F)/obj -name '*.d' 2>/dev/null)
 fuzz: $(FUZZ_BINS)
 
 deps:
