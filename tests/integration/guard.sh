@@ -8,8 +8,10 @@
 #      profile's slide equals the guest's own /proc/kallsyms; the process
 #      list read from outside equals the guest's own ps; a guard (period
 #      100 ms, repair off) finds a hidden process, a hooked syscall-table
-#      entry within a period, and a changed kernel text byte; guest
-#      memory was never written by the guard (its findings stay).
+#      entry within a period, a changed kernel text byte, a module
+#      unlinked from the module list, a task given pid 1's cred and an
+#      IDT gate pointed elsewhere; guest memory was never written by the
+#      guard (its findings stay).
 #   2. repair on: a hooked entry is restored by the guard, the guest keeps
 #      running and its syscalls keep working.
 #   3. a guest booted with nokaslr: same profile, slide 0, process lists
@@ -142,6 +144,20 @@ check "repair off: the hooked entry stays (the guard never writes)" \
 "$TAMPER" "$M1" text-byte >"$TMP/tamper.out" 2>&1
 if wait_finding text_modified; then tap_ok "changed kernel text byte reported ($(cat "$TMP/tamper.out"))"
 else tap_fail "changed kernel text byte reported" "$(tail -3 "$TMP/find.jsonl")"; fi
+# a loaded module (Debian's dummy.ko) unlinked from the module list
+"$TAMPER" "$M1" hide-module dummy >"$TMP/tamper.out" 2>&1
+if wait_finding hidden_module; then tap_ok "module unlinked from the module list reported (still in /sys/module)"
+else tap_fail "hidden module reported" "$(cat "$TMP/tamper.out"; tail -3 "$TMP/find.jsonl")"; fi
+# a process given pid 1's cred by pointer
+cpid=$(awk '$2 == "crond" { print $1 }' "$TMP/ps.stable" | head -n1)
+"$TAMPER" "$M1" share-cred "$cpid" >"$TMP/tamper.out" 2>&1
+if wait_finding shared_cred ".detail | test(\"pid $cpid \\\\(\")"; then
+	tap_ok "crond ($cpid) sharing pid 1's cred reported"
+else tap_fail "shared cred reported" "$(cat "$TMP/tamper.out"; tail -3 "$TMP/find.jsonl")"; fi
+# the 32-bit syscall gate pointed at the breakpoint handler
+"$TAMPER" "$M1" hook-idt 128 3 >"$TMP/tamper.out" 2>&1
+if wait_finding idt_hook ".index == 128"; then tap_ok "IDT vector 128 hook reported"
+else tap_fail "IDT hook reported" "$(cat "$TMP/tamper.out"; tail -3 "$TMP/find.jsonl")"; fi
 ticks=$(grep -c VOUCH-TICK "$g1/console.log"); sleep 1.5
 check "the guest keeps running (ticks go on)" test "$(grep -c VOUCH-TICK "$g1/console.log")" -gt "$ticks"
 kill "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null

@@ -127,6 +127,12 @@ build() {
 	# (a shell loop's rate wanders by tens of percent between runs).
 	${CC:-cc} -static -O2 -o "$r/bin/spin" "$ROOT/tools/guest/spin.c" ||
 	    die "cannot build a static tools/guest/spin.c (libc6-dev)"
+	# One real loadable module (Debian's dummy.ko, no dependencies), so
+	# the module cross-view has a module to compare.
+	mkdir -p "$r/lib/modules"
+	ko=$(find "$KDIR/pkg/lib/modules" -path '*/drivers/net/dummy.ko' 2>/dev/null | head -n1)
+	[ -n "$ko" ] || die "$KDIR/pkg has no drivers/net/dummy.ko"
+	cp "$ko" "$r/lib/modules/dummy.ko"
 	cat >"$r/init" <<'EOF'
 #!/bin/busybox sh
 # The lab guest's init (tools/guest/labguest.sh).  PID 1 ends up serving
@@ -140,6 +146,7 @@ mkdir -p /tmp /var/log /var/spool/cron/crontabs /www
 hostname vouch-guest
 ip link set lo up
 echo vouch >/www/index.html
+insmod /lib/modules/dummy.ko numdummies=1 2>/dev/null
 
 # Long-running daemons with distinct comm names, for the introspection.
 syslogd -n </dev/null &
