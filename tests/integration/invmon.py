@@ -14,8 +14,13 @@ only detaches a guard after its target stopped, so within one round
 invariant is broken.
 
 Writes OUT.json: {"rounds", "max_gap_ms", "violations": [...],
-"running_target_rounds", "hosts_seen"}.  A VM whose socket is gone (not
-started yet, or destroyed) counts as not running.
+"running_target_rounds", "missed", "hosts_seen"}.  A VM whose socket is
+gone (not started yet, or destroyed) counts as not running.  Each QMP
+answer has 50 ms: a QEMU that does not answer (at a switchover it
+cannot) is "unknown" for that round.  A round counts as missed when a
+target runs (or was last seen running and does not answer) while its
+guard's state is not known to be running+attached; the test fails on
+any.
 """
 import json
 import os
@@ -25,30 +30,37 @@ import sys
 import time
 
 
+TIMEOUT = 0.05          # per QMP answer
+UNKNOWN = "unknown"
+
+
 class Qmp:
     def __init__(self, path):
         self.path = path
         self.s = None
         self.buf = b""
+        self.n = 0
 
     def _connect(self):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(0.5)
+        s.settimeout(TIMEOUT)
         s.connect(self.path)
         self.s = s
         self.buf = b""
         self._read()                     # greeting
         self._cmd({"execute": "qmp_capabilities"})
 
-    def _read(self):
+    def _read(self, want_id=None):
         while True:
             while b"\n" in self.buf:
                 line, self.buf = self.buf.split(b"\n", 1)
                 if not line.strip():
                     continue
                 msg = json.loads(line)
-                if "event" in msg:
+                if not isinstance(msg, dict) or "event" in msg:
                     continue
+                if want_id is not None and msg.get("id") != want_id:
+                    continue        # a late answer to an earlier command
                 return msg
             chunk = self.s.recv(65536)
             if not chunk:
@@ -56,11 +68,16 @@ class Qmp:
             self.buf += chunk
 
     def _cmd(self, obj):
+        self.n += 1
+        obj = dict(obj, id=self.n)
         self.s.sendall(json.dumps(obj).encode() + b"\n")
-        return self._read()
+        return self._read(self.n)
 
     def cmd(self, name, args=None):
-        """The command's return value, or None if the VM is not there."""
+        """The command's return value; None if the VM is not there;
+        UNKNOWN if QEMU did not answer in time (it cannot while it holds
+        its lock at a migration's switchover): the connection is dropped
+        so a late answer cannot be taken for the next one."""
         try:
             if self.s is None:
                 if not os.path.exists(self.path):
@@ -70,7 +87,14 @@ class Qmp:
             if args is not None:
                 msg["arguments"] = args
             r = self._cmd(msg)
-            return r.get("return", {"error": r.get("error")})
+            if "return" not in r:
+                return {"error": r.get("error")}
+            return r["return"]
+        except socket.timeout:
+            if self.s is not None:
+                self.s.close()
+            self.s = None
+            return UNKNOWN
         except (OSError, ValueError):
             if self.s is not None:
                 self.s.close()
@@ -97,6 +121,9 @@ def main():
     last = None
     violations = []
     running_rounds = 0
+    unknown_targets = 0
+    missed = []
+    last_t = {}
     seen = set()
     while not stop:
         now = time.monotonic()
@@ -107,16 +134,22 @@ def main():
         guard = {}
         for h in hosts:
             st = h["g"].cmd("query-status")
-            running = bool(st) and st.get("status") == "running"
+            if st == UNKNOWN:
+                guard[h["host"]] = UNKNOWN
+                continue
+            running = isinstance(st, dict) and st.get("status") == "running"
             attached = False
             if running:
                 # the window device and the memory backend behind it
                 md = h["g"].cmd("qom-get", {"path": "/machine/peripheral/win",
                                             "property": "memdev"})
                 mp = None
-                if isinstance(md, str) and md:
+                if isinstance(md, str) and md and md != UNKNOWN:
                     mp = h["g"].cmd("qom-get", {"path": md,
                                                 "property": "mem-path"})
+                if UNKNOWN in (md, mp):
+                    guard[h["host"]] = UNKNOWN
+                    continue
                 ram = ""
                 try:
                     with open(os.path.join(h["tdir"], "ram.path")) as f:
@@ -128,12 +161,30 @@ def main():
             guard[h["host"]] = (running, attached)
         for h in hosts:
             st = h["t"].cmd("query-status")
-            if not st:
+            if st == UNKNOWN:
+                # no answer (a switchover, an incoming stream, a slow
+                # host).  If it was last seen running it may still run:
+                # then only a guard known to run attached makes the
+                # round judgeable.  A target last seen stopped can only
+                # start again by a cont, which the next answer shows.
+                unknown_targets += 1
+                if last_t.get(h["host"]) == "running" and \
+                        guard[h["host"]] != (True, True):
+                    missed.append(round((now - START) * 1000, 1))
                 continue
+            if not isinstance(st, dict) or "status" not in st:
+                last_t[h["host"]] = "gone"
+                continue
+            last_t[h["host"]] = st.get("status")
             seen.add(h["host"])
             if st.get("status") != "running":
                 continue
             running_rounds += 1
+            if guard[h["host"]] == UNKNOWN:
+                # a running target whose guard could not be sampled:
+                # the invariant cannot be judged here
+                missed.append(round((now - START) * 1000, 1))
+                continue
             g_run, g_att = guard[h["host"]]
             if not (g_run and g_att):
                 violations.append({
@@ -146,6 +197,8 @@ def main():
                    "violations": violations[:50],
                    "violation_count": len(violations),
                    "running_target_rounds": running_rounds,
+                   "unknown_target_samples": unknown_targets,
+                   "missed": len(missed), "missed_at_ms": missed[:20],
                    "hosts_seen": sorted(seen)}, f)
 
 
