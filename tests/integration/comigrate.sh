@@ -9,8 +9,10 @@
 # their fresh attestation (here: a real TPM quote from the host's own
 # swtpm with a fresh nonce, verified with vouchctl against the policy).
 #
-#   1. A -> [C refuses attestation, B]: C is skipped, the pair lands on
-#      B; the monitor saw no instant with the target running and its
+#   1. A -> [C, D, B]: C fails its fresh attestation; D attests but its
+#      migration endpoint presents another host's certificate, so the TLS
+#      stream is refused; the pair lands on B (streams in mutual TLS bound
+#      to the attested host's certificate name); the monitor saw no instant with the target running and its
 #      guard not running+attached on the same host, and missed no
 #      samples; the guest's tick counter continues; the guard at B still
 #      finds a syscall hook written after the move.
@@ -33,8 +35,29 @@ fi
 export VOUCH_GUARD_BIN="$STATIC"
 
 H="$TMP/h"
-mkdir -p "$H/A" "$H/B" "$H/C"
-for h in A B C; do echo "$h" >"$H/$h/name"; done
+mkdir -p "$H/A" "$H/B" "$H/C" "$H/D"
+for h in A B C D; do echo "h$h" | tr 'A-D' 'a-d' >"$H/$h/name"; done
+
+# Streams in mutual TLS with the region's host certificates (QEMU's x509
+# layout): the source sends as "ha"; each destination listens with its
+# own certificate and the source checks it names the attested host.
+# D answers with hb's certificate although it is "hd": refused.
+PKI="$TMP/pki"
+if "$VOUCHCTL" region init --dir "$PKI/ca" >"$TMP/pki.out" 2>&1 &&
+    for n in ha hb hc; do "$VOUCHCTL" host cert $n --ca-dir "$PKI/ca" --out "$PKI/hosts" || exit 1; done >>"$TMP/pki.out" 2>&1; then
+	tap_ok "region PKI: CA and host certificates ha, hb, hc"
+else tap_fail "region PKI" "$(cat "$TMP/pki.out")"; exit 1; fi
+mkdir -p "$H/A/tls-src"
+cp "$PKI/ca/ca.pem" "$H/A/tls-src/ca-cert.pem"
+cp "$PKI/hosts/ha.pem" "$H/A/tls-src/client-cert.pem"
+cp "$PKI/hosts/ha.key" "$H/A/tls-src/client-key.pem"
+for h in B C D; do
+	n=$(cat "$H/$h/name"); [ "$h" = D ] && n=hb
+	mkdir -p "$H/$h/tls-dst"
+	cp "$PKI/ca/ca.pem" "$H/$h/tls-dst/ca-cert.pem"
+	cp "$PKI/hosts/$n.pem" "$H/$h/tls-dst/server-cert.pem"
+	cp "$PKI/hosts/$n.key" "$H/$h/tls-dst/server-key.pem"
+done
 stop_all() { for d in "$H"/*/target "$H"/*/guard; do "$LG" stop "$d" >/dev/null 2>&1; done; }
 at_exit stop_all
 
@@ -62,6 +85,9 @@ VOUCH_TCTI=${TCTI[$i]} "$VOUCHCTL" tpm quote --state "$H/$h/tpm" --nonce \$nonce
 SH
 	chmod +x "$H/$h/attest"
 done
+# D passes its attestation (B's TPM stands in for it): its fault is the
+# certificate its migration endpoint presents.
+cp "$H/B/attest" "$H/D/attest"
 check "destination B attests (fresh quote verifies)" "$H/B/attest"
 # C runs a hypervisor file its policy does not know (measured into its
 # runtime log and PCR 23 like any file vouchd measures).
@@ -85,11 +111,12 @@ check "the guard VM is attached to its target" test $ok -eq 1
 
 tick_before=$(grep -o 'VOUCH-TICK [0-9]*' "$H/A/target/console.log" | tail -1 | awk '{print $2}')
 python3 "$ROOT/tests/integration/invmon.py" "$TMP/inv.json" \
-    "A=$H/A/target,$H/A/guard" "B=$H/B/target,$H/B/guard" "C=$H/C/target,$H/C/guard" &
+    "A=$H/A/target,$H/A/guard" "B=$H/B/target,$H/B/guard" "C=$H/C/target,$H/C/guard" \
+    "D=$H/D/target,$H/D/guard" &
 mon=$!
 at_exit "kill $mon"
 sleep 1
-"$COMIG" "$H/A" "$H/C" "$H/B" >"$TMP/comig.json" 2>"$TMP/comig.err"
+"$COMIG" "$H/A" "$H/C" "$H/D" "$H/B" >"$TMP/comig.json" 2>"$TMP/comig.err"
 rc=$?
 sleep 1
 kill -TERM "$mon"; wait "$mon"
@@ -98,7 +125,10 @@ if [ $rc -eq 0 ]; then tap_ok "co-migration A -> B completed: $(cat "$TMP/comig.
 else tap_fail "co-migration A -> B" "$(cat "$TMP/comig.json"; tail -5 "$TMP/comig.err")"; fi
 check "C was refused by its fresh attestation, B was used" \
     jq -e '.host | endswith("/B")' "$TMP/comig.json"
-check "two destinations were tried" jq -e '.tries == 2' "$TMP/comig.json"
+check "three destinations were tried (C: attestation, D: certificate, B)" \
+    jq -e '.tries == 3' "$TMP/comig.json"
+check "D's stream was refused: its certificate does not name the attested host" \
+    grep -q 'target.*/D.*[Cc]ertificate' "$TMP/comig.err"
 check "invariant: never a running target without its running, attached guard" \
     jq -e '.violation_count == 0' "$TMP/inv.json"
 check "the monitor saw the target running on A and on B" \
