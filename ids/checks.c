@@ -223,24 +223,6 @@ aset_has(const struct aset *s, uint64_t a)
 
 /* --- reading tasks ---------------------------------------------------- */
 
-static uint64_t
-le64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
 struct task_win {
 	uint32_t lo, len;
 };
@@ -294,17 +276,17 @@ read_task(struct vmi_linux *lx, const struct task_win *w, uint64_t task,
 #define F(off) (buf + ((off) - w->lo))
 	memset(t, 0, sizeof(*t));
 	t->addr = task;
-	*next = le64(F(o->task_tasks));
-	*prev = le64(F(o->task_tasks + 8));
-	t->pid = (int32_t)le32(F(o->task_pid));
-	t->tgid = (int32_t)le32(F(o->task_tgid));
+	*next = vmi_le64(F(o->task_tasks));
+	*prev = vmi_le64(F(o->task_tasks + 8));
+	t->pid = (int32_t)vmi_le32(F(o->task_pid));
+	t->tgid = (int32_t)vmi_le32(F(o->task_tgid));
 	memcpy(t->comm, F(o->task_comm), VMI_COMM_LEN);
 	t->comm[VMI_COMM_LEN - 1] = '\0';
-	t->cred = le64(F(o->task_cred));
-	t->real_cred = le64(F(o->task_real_cred));
-	t->mm = le64(F(o->task_mm));
-	t->flags = le32(F(o->task_flags));
-	rp = le64(F(o->task_real_parent));
+	t->cred = vmi_le64(F(o->task_cred));
+	t->real_cred = vmi_le64(F(o->task_real_cred));
+	t->mm = vmi_le64(F(o->task_mm));
+	t->flags = vmi_le32(F(o->task_flags));
+	rp = vmi_le64(F(o->task_real_parent));
 #undef F
 	t->ppid = -1;
 	if (!want_ids)

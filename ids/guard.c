@@ -980,15 +980,6 @@ fail:
 
 /* ---- runs and repairs ------------------------------------------------ */
 
-static void
-le64(uint64_t v, uint8_t out[8])
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		out[i] = (uint8_t)(v >> (8 * i));
-}
-
 /*
  * Write the baseline entry back into sys_call_table[idx] and read it back.
  * The entry is one aligned 8-byte word, written with one copy.
@@ -1020,7 +1011,7 @@ repair_syscall(struct guard *g, uint32_t idx, struct vouch_err *e)
 	x.actual = before;
 	if (before == want)
 		return 0;	/* put back meanwhile: nothing to do */
-	le64(want, w);
+	vmi_put_le64(want, w);
 	if ((r = vmem_write(&lx->vm, slot, w, sizeof(w), e)) < 0 ||
 	    (r = vmem_read_u64(&lx->vm, slot, &after, e)) < 0)
 		goto failed;

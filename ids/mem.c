@@ -310,16 +310,13 @@ vmi_mem_read_u64(struct vmi_mem *m, uint64_t gpa, uint64_t *v,
     struct vouch_err *e)
 {
 	uint8_t b[8];
-	uint64_t x = 0;
-	int i, r;
+	int r;
 
 	if (v == NULL)
 		return vouch_err_set(e, VOUCH_E_INVAL, "vmi_mem_read_u64: NULL");
 	if ((r = vmi_mem_read(m, gpa, b, sizeof(b), e)) < 0)
 		return r;
-	for (i = 7; i >= 0; i--)
-		x = (x << 8) | b[i];
-	*v = x;
+	*v = vmi_le64(b);
 	return 0;
 }
 

@@ -84,6 +84,38 @@ int vmi_mem_write(struct vmi_mem *m, uint64_t gpa, const void *buf,
     size_t len, struct vouch_err *e);
 const void *vmi_mem_map(struct vmi_mem *m, uint64_t gpa, size_t len);
 
+/*
+ * Guest data is little endian (x86_64): decode/encode it explicitly, the
+ * same on any host.  One set for every ids/ parser.
+ */
+static inline uint16_t
+vmi_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t
+vmi_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t
+vmi_le64(const uint8_t *p)
+{
+	return (uint64_t)vmi_le32(p) | (uint64_t)vmi_le32(p + 4) << 32;
+}
+
+static inline void
+vmi_put_le64(uint64_t v, uint8_t out[8])
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		out[i] = (uint8_t)(v >> (8 * i));
+}
+
 /* Little-endian scalar reads (guest is x86_64). */
 int vmi_mem_read_u64(struct vmi_mem *m, uint64_t gpa, uint64_t *v,
     struct vouch_err *e);

@@ -58,25 +58,6 @@ struct dump {
 	size_t		 nseg;
 };
 
-static uint16_t
-le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 /* Index of the segment holding gpa, or nseg. */
 static size_t
 seg_find(const struct dump *d, uint64_t gpa)
@@ -195,31 +176,31 @@ parse_elf(const char *path, struct dump *d, struct vouch_err *e)
 		return vouch_err_set(e, VOUCH_E_FORMAT,
 		    "dump:%s: bad ELF ident (class %u, data %u, version %u)",
 		    path, h[4], h[5], h[6]);
-	if (le16(h + 16) != ET_CORE_)
+	if (vmi_le16(h + 16) != ET_CORE_)
 		return vouch_err_set(e, VOUCH_E_FORMAT,
-		    "dump:%s: e_type %u is not ET_CORE", path, le16(h + 16));
-	if (le16(h + 18) != EM_X86_64_)
+		    "dump:%s: e_type %u is not ET_CORE", path, vmi_le16(h + 16));
+	if (vmi_le16(h + 18) != EM_X86_64_)
 		return vouch_err_set(e, VOUCH_E_FORMAT,
 		    "dump:%s: e_machine %u is not EM_X86_64", path,
-		    le16(h + 18));
-	if (le16(h + 54) != PHDR_SIZE)
+		    vmi_le16(h + 18));
+	if (vmi_le16(h + 54) != PHDR_SIZE)
 		return vouch_err_set(e, VOUCH_E_FORMAT,
-		    "dump:%s: e_phentsize %u, want %u", path, le16(h + 54),
+		    "dump:%s: e_phentsize %u, want %u", path, vmi_le16(h + 54),
 		    PHDR_SIZE);
-	phoff = le64(h + 32);
-	phnum = le16(h + 56);
+	phoff = vmi_le64(h + 32);
+	phnum = vmi_le16(h + 56);
 	if (phnum == PN_XNUM_) {
 		/* Extended numbering: the count lives in section header 0. */
-		shoff = le64(h + 40);
-		if (le16(h + 58) != SHDR_SIZE)
+		shoff = vmi_le64(h + 40);
+		if (vmi_le16(h + 58) != SHDR_SIZE)
 			return vouch_err_set(e, VOUCH_E_FORMAT,
 			    "dump:%s: PN_XNUM with e_shentsize %u", path,
-			    le16(h + 58));
+			    vmi_le16(h + 58));
 		if (shoff > d->size || d->size - shoff < SHDR_SIZE)
 			return vouch_err_set(e, VOUCH_E_TRUNCATED,
 			    "dump:%s: section header 0 at 0x%llx beyond the "
 			    "file", path, (unsigned long long)shoff);
-		phnum = le32(h + shoff + 44);
+		phnum = vmi_le32(h + shoff + 44);
 	}
 	if (phnum == 0)
 		return vouch_err_set(e, VOUCH_E_FORMAT,
@@ -237,12 +218,12 @@ parse_elf(const char *path, struct dump *d, struct vouch_err *e)
 		return vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
 	for (i = 0, n = 0; i < phnum; i++) {
 		ph = h + phoff + i * PHDR_SIZE;
-		if (le32(ph) != PT_LOAD_)
+		if (vmi_le32(ph) != PT_LOAD_)
 			continue;
-		off = le64(ph + 8);
-		gpa = le64(ph + 24);
-		filesz = le64(ph + 32);
-		memsz = le64(ph + 40);
+		off = vmi_le64(ph + 8);
+		gpa = vmi_le64(ph + 24);
+		filesz = vmi_le64(ph + 32);
+		memsz = vmi_le64(ph + 40);
 		if (filesz > memsz)
 			return vouch_err_set(e, VOUCH_E_FORMAT,
 			    "dump:%s: segment %zu: p_filesz 0x%llx > p_memsz "

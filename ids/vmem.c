@@ -224,16 +224,13 @@ vmem_read_u64(struct vmem *v, uint64_t va, uint64_t *out,
     struct vouch_err *e)
 {
 	uint8_t b[8];
-	uint64_t x = 0;
-	int i, r;
+	int r;
 
 	if (out == NULL)
 		return vouch_err_set(e, VOUCH_E_INVAL, "vmem_read_u64: NULL");
 	if ((r = vmem_read(v, va, b, sizeof(b), e)) < 0)
 		return r;
-	for (i = 7; i >= 0; i--)
-		x = (x << 8) | b[i];
-	*out = x;
+	*out = vmi_le64(b);
 	return 0;
 }
 
