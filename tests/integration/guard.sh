@@ -110,7 +110,10 @@ wait_finding() {
 }
 
 # hide a process (guest paused while the list is rewritten)
-hpid=$(awk '$2 == "sleep" { print $1 }' "$TMP/ps.stable" | head -n1)
+# the long-running "sleep 1000000" (a child of init), not the ticker's
+# short "sleep 1", which may exit before the check
+hpid=$("$VOUCHCTL" guest ps --memory "$M1" --json |
+    jq -r '[.processes[] | select(.comm == "sleep" and .ppid == 1)][0].pid')
 "$LG" qmp "$g1" stop >/dev/null
 "$TAMPER" "$M1" hide-pid "$hpid" >"$TMP/tamper.out" 2>&1
 "$LG" qmp "$g1" cont >/dev/null
