@@ -94,7 +94,9 @@ start_tcbd() {
 	our_pid tcbd >/dev/null && return 0
 	"$TCBD" -d -f "$D/tcbd.cfg" >>"$D/log/tcbd.log" 2>&1 &
 	echo $! >"$D/pid/tcbd.pid"
-	for ((i = 0; i < 200; i++)); do
+	# Up to 60 s: an ASan build on 2 loaded cores can take seconds to
+	# open its store; a test must not read a half-started lab.
+	for ((i = 0; i < 1200; i++)); do
 		[ -S "$D/tcbd/tcbd.sock" ] && "$VOUCHCTL" status --socket \
 		    "$D/tcbd/tcbd.sock" >/dev/null 2>&1 && return 0
 		our_pid tcbd >/dev/null || break
@@ -112,7 +114,7 @@ start_host() {	# I [LIE]
 	"$VOUCHD" -d -f "$D/h$i.cfg" >>"$D/log/h$i.log" 2>&1 &
 	echo $! >"$D/pid/h$i.pid"
 	port=$(cat "$D/.port-h$i")
-	for ((k = 0; k < 200; k++)); do
+	for ((k = 0; k < 1200; k++)); do	# up to 60 s, as start_tcbd
 		ss -Htln | awk '{print $4}' | grep -q ":$port\$" && return 0
 		our_pid "h$i" >/dev/null || break
 		sleep 0.05
