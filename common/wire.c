@@ -162,6 +162,15 @@ static const struct rule r_alert[] = {
 	U64(WIRE_F_SEQ, OPT),
 };
 
+/* Evacuation orders and their progress (JSON: migrate/order.h). */
+static const struct rule r_mig_json[] = {	/* MIG_ORDER and MIG_REPORT */
+	U64(WIRE_F_SEQ, REQ),
+	VAR(WIRE_F_JSON, REQ, 1, 2, WIRE_MIG_JSON_MAX),
+};
+static const struct rule r_attest_request[] = {
+	VAR(WIRE_F_SUBJECT, REQ, 1, 1, WIRE_HOST_MAX),
+};
+
 static const struct type_def {
 	const char		*name;
 	const struct rule	*rules;
@@ -186,6 +195,9 @@ static const struct type_def {
 	T(WIRE_T_MIG_END, "MIG_END", r_mig_total),
 	T(WIRE_T_MIG_RESULT, "MIG_RESULT", r_mig_total),
 	T(WIRE_T_ALERT, "ALERT", r_alert),
+	T(WIRE_T_MIG_ORDER, "MIG_ORDER", r_mig_json),
+	T(WIRE_T_MIG_REPORT, "MIG_REPORT", r_mig_json),
+	T(WIRE_T_ATTEST_REQUEST, "ATTEST_REQUEST", r_attest_request),
 #undef T
 };
 

@@ -82,6 +82,14 @@
  *					(the finding, one JSON object)
  *			?  SEQ		u64	(sender's alert number, echoed
  *					by ACK)
+ *	MIG_ORDER	1  SEQ		u64	(the migration's id, echoed by ACK)
+ *			1  JSON		text	2..WIRE_MIG_JSON_MAX
+ *					(the order, migrate/order.h)
+ *	MIG_REPORT	1  SEQ		u64	(sender's report number, echoed
+ *					by ACK)
+ *			1  JSON		text	2..WIRE_MIG_JSON_MAX
+ *					(one progress record, migrate/order.h)
+ *	ATTEST_REQUEST	1  SUBJECT	host	1..253	(the host to attest now)
  *
  * The MIG_* types carry a hypervisor's live-migration stream between
  * two migration drivers (migrate/drv_xen.c): CONFIG -> READY | ERROR,
@@ -91,6 +99,15 @@
  * HELLO, pipelined like VERDICTs: ALERT* -> ACK{SEQ} each once stored,
  * or ERROR); the sending host is its certificate's name, never a field.
  * TIME is in milliseconds here (VERDICT.TIME is in seconds).
+ *
+ * Evacuation (docs/protocol.md, conversation 9): vouch-tcbd sends
+ * MIG_ORDER to the source host's vouchd (HELLO first, as for a direct
+ * attestation) -> ACK{SEQ = id} once the order is queued, or ERROR.  The
+ * executing vouchd reports progress to vouch-tcbd, pipelined like
+ * VERDICTs: MIG_REPORT* -> ACK{SEQ} each once stored.  Before a stream
+ * starts it asks ATTEST_REQUEST{SUBJECT} -> VERDICT{SUBJECT, VERIFIER =
+ * the tcbd, TIME, RESULT, REASON*}: PASS only after a direct attestation
+ * with a fresh nonce passed and the subject is TRUSTED.
  *
  * Value kinds: u8/u32/u64 have exactly 1/4/8 bytes (big endian) and a
  * range; "bytes" is opaque; "string" is well-formed UTF-8 without
@@ -148,6 +165,9 @@ enum wire_type {
 	WIRE_T_MIG_END,
 	WIRE_T_MIG_RESULT,
 	WIRE_T_ALERT,		/* 18: a guard finding, docs/protocol.md 8 */
+	WIRE_T_MIG_ORDER,	/* 19: tcbd -> source vouchd, docs/protocol.md 9 */
+	WIRE_T_MIG_REPORT,	/* 20: executing vouchd -> tcbd */
+	WIRE_T_ATTEST_REQUEST,	/* 21: vouchd -> tcbd: attest a host now */
 	WIRE_T_COUNT_		/* one past the last type */
 };
 
@@ -228,6 +248,8 @@ enum wire_tag {
 #define WIRE_ALERT_TARGET_MAX	64
 #define WIRE_ALERT_TYPE_MAX	32
 #define WIRE_ALERT_JSON_MAX	(16u << 10)
+/* MIG_ORDER / MIG_REPORT: one JSON object each (migrate/order.h). */
+#define WIRE_MIG_JSON_MAX	(16u << 10)
 
 /* Why a frame was rejected; each check has its own. */
 enum wire_reason {

@@ -128,6 +128,14 @@ fill(struct wire_enc *w, uint16_t type)
 		OK(wire_put_str(w, WIRE_F_JSON, alert_json, NULL));
 		OK(wire_put_u64(w, WIRE_F_SEQ, 9, NULL));
 		break;
+	case WIRE_T_MIG_ORDER:
+	case WIRE_T_MIG_REPORT:
+		OK(wire_put_u64(w, WIRE_F_SEQ, 77, NULL));
+		OK(wire_put_str(w, WIRE_F_JSON, alert_json, NULL));
+		break;
+	case WIRE_T_ATTEST_REQUEST:
+		OK(wire_put_str(w, WIRE_F_SUBJECT, "h2.lab", NULL));
+		break;
 	default:
 		fail_msg("no filler for type %u", type);
 	}
@@ -293,6 +301,15 @@ check_msg(const struct wire_msg *m, uint16_t type)
 		check_str(m, WIRE_F_JSON, 0, alert_json);
 		OK(wire_get_u64(m, WIRE_F_SEQ, &u64, NULL));
 		assert_int_equal(u64, 9);
+		break;
+	case WIRE_T_MIG_ORDER:
+	case WIRE_T_MIG_REPORT:
+		OK(wire_get_u64(m, WIRE_F_SEQ, &u64, NULL));
+		assert_int_equal(u64, 77);
+		check_str(m, WIRE_F_JSON, 0, alert_json);
+		break;
+	case WIRE_T_ATTEST_REQUEST:
+		check_str(m, WIRE_F_SUBJECT, 0, "h2.lab");
 		break;
 	default:
 		fail_msg("no checker for type %u", type);
@@ -746,7 +763,8 @@ test_oversize_from_header(void **state)
 	{
 		static const size_t documented[WIRE_T_COUNT_] = { 0, 302,
 		    16644, 326, 33292310, 33358797, 11370, 2076, 86, 65558,
-		    8388630, 30, 1056, 1048668, 16, 262166, 30, 30, 16549 };
+		    8388630, 30, 1056, 1048668, 16, 262166, 30, 30, 16549, 16420,
+		    16420, 275 };
 		for (t = 1; t < WIRE_T_COUNT_; t++)
 			assert_int_equal(wire_frame_limit(t), documented[t]);
 	}
