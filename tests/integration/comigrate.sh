@@ -16,9 +16,14 @@
 #      guard not running+attached on the same host, and missed no
 #      samples; the guest's tick counter continues; the guard at B still
 #      finds a syscall hook written after the move.
-# The engine's failure paths (destination killed mid-stream, no trusted
-# destination, guard verification refused, manual rollback) are covered
-# over a fake driver in tests/unit/test_comigrate.c.
+#   2. B -> [E, A]: E's incoming target is killed mid-stream; the source
+#      keeps running with its guard and the pair lands on A; invariant
+#      and counter as above.
+#   3. A -> [C] as an evacuation: no trusted destination, so the target
+#      is left paused at A with its guard attached, and an alert raised.
+# The other failure paths (guard verification refused, failures after the
+# switchover, manual rollback) are covered over a fake driver in
+# tests/unit/test_comigrate.c.
 . "$(dirname "$0")/../lib.sh"
 
 LG="$ROOT/tools/guest/labguest.sh"
@@ -35,8 +40,8 @@ fi
 export VOUCH_GUARD_BIN="$STATIC"
 
 H="$TMP/h"
-mkdir -p "$H/A" "$H/B" "$H/C" "$H/D"
-for h in A B C D; do echo "h$h" | tr 'A-D' 'a-d' >"$H/$h/name"; done
+mkdir -p "$H/A" "$H/B" "$H/C" "$H/D" "$H/E"
+for h in A B C D E; do echo "h$h" | tr 'A-E' 'a-e' >"$H/$h/name"; done
 
 # Streams in mutual TLS with the region's host certificates (QEMU's x509
 # layout): the source sends as "ha"; each destination listens with its
@@ -44,14 +49,17 @@ for h in A B C D; do echo "h$h" | tr 'A-D' 'a-d' >"$H/$h/name"; done
 # D answers with hb's certificate although it is "hd": refused.
 PKI="$TMP/pki"
 if "$VOUCHCTL" region init --dir "$PKI/ca" >"$TMP/pki.out" 2>&1 &&
-    for n in ha hb hc; do "$VOUCHCTL" host cert $n --ca-dir "$PKI/ca" --out "$PKI/hosts" || exit 1; done >>"$TMP/pki.out" 2>&1; then
-	tap_ok "region PKI: CA and host certificates ha, hb, hc"
+    for n in ha hb hc he; do "$VOUCHCTL" host cert $n --ca-dir "$PKI/ca" --out "$PKI/hosts" || exit 1; done >>"$TMP/pki.out" 2>&1; then
+	tap_ok "region PKI: CA and host certificates ha, hb, hc, he"
 else tap_fail "region PKI" "$(cat "$TMP/pki.out")"; exit 1; fi
-mkdir -p "$H/A/tls-src"
-cp "$PKI/ca/ca.pem" "$H/A/tls-src/ca-cert.pem"
-cp "$PKI/hosts/ha.pem" "$H/A/tls-src/client-cert.pem"
-cp "$PKI/hosts/ha.key" "$H/A/tls-src/client-key.pem"
-for h in B C D; do
+for h in A B; do	# sources: A first, B in the fault cases
+	n=$(cat "$H/$h/name")
+	mkdir -p "$H/$h/tls-src"
+	cp "$PKI/ca/ca.pem" "$H/$h/tls-src/ca-cert.pem"
+	cp "$PKI/hosts/$n.pem" "$H/$h/tls-src/client-cert.pem"
+	cp "$PKI/hosts/$n.key" "$H/$h/tls-src/client-key.pem"
+done
+for h in A B C D E; do
 	n=$(cat "$H/$h/name"); [ "$h" = D ] && n=hb
 	mkdir -p "$H/$h/tls-dst"
 	cp "$PKI/ca/ca.pem" "$H/$h/tls-dst/ca-cert.pem"
@@ -86,8 +94,9 @@ SH
 	chmod +x "$H/$h/attest"
 done
 # D passes its attestation (B's TPM stands in for it): its fault is the
-# certificate its migration endpoint presents.
-cp "$H/B/attest" "$H/D/attest"
+# certificate its migration endpoint presents.  A and E (destinations in
+# the fault cases) pass it the same way.
+for h in A D E; do cp "$H/B/attest" "$H/$h/attest"; done
 check "destination B attests (fresh quote verifies)" "$H/B/attest"
 # C runs a hypervisor file its policy does not know (measured into its
 # runtime log and PCR 23 like any file vouchd measures).
@@ -164,3 +173,73 @@ sleep 1
 kill -TERM "$mon"; wait "$mon"
 check "self-test: the monitor reports a running target whose guard lost its window" \
     jq -e '.violation_count > 0' "$TMP/inv-neg.json"
+
+# --- faults on the real lab -------------------------------------------------
+# The pair is on B again: its guard gets its window back.
+out=$("$LG" window-attach "$H/B/guard" "$(cat "$H/B/target/ram.path")" 2>&1)
+ok=0
+for _ in $(seq 120); do
+	"$LG" cmd "$H/B/guard" guard-status 2>/dev/null | grep -q '^state ATTACHED' && { ok=1; break; }
+	sleep 1
+done
+check "the guard at B has its window back and is attached (${out//$'\n'/ })" test $ok -eq 1
+
+# 1. A destination dies mid-stream: E's incoming target is killed while the
+# target streams to it (capped at 16 MiB/s so the stream lasts seconds);
+# the source keeps running with its guard, the engine abandons E and uses
+# A, the next destination.
+python3 "$ROOT/tests/integration/invmon.py" "$TMP/inv2.json" \
+    "B=$H/B/target,$H/B/guard" "E=$H/E/target,$H/E/guard" "A=$H/A/target,$H/A/guard" &
+mon=$!
+at_exit "kill $mon"
+tick_before=$(grep -o 'VOUCH-TICK [0-9]*' "$H/B/target/console.log" | tail -1 | awk '{print $2}')
+: >"$TMP/comig2.err"
+(	# the killer: once the target stream to E has run for a second
+	seen=0
+	for _ in $(seq 1200); do
+		grep -Eq "target +start +.*/E\$" "$TMP/comig2.err" && { seen=1; break; }
+		sleep 0.05
+	done
+	sleep 1
+	[ $seen -eq 1 ] && ! grep -Eq "target +done +.*/E" "$TMP/comig2.err" &&
+	    kill -KILL "$(cat "$H/E/target/qemu.pid")" && echo killed >"$TMP/killed"
+) &
+killer=$!
+"$COMIG" --max-bw 16777216 "$H/B" "$H/E" "$H/A" >"$TMP/comig2.json" 2>"$TMP/comig2.err"
+rc=$?
+wait "$killer"
+sleep 1
+kill -TERM "$mon"; wait "$mon"
+sed 's/^/    /' "$TMP/comig2.err" | grep -E 'ALERT|target|done' | head -12
+check "E's target was killed a second into its stream" test -f "$TMP/killed"
+if [ $rc -eq 0 ]; then tap_ok "co-migration B -> [E killed, A] completed: $(cat "$TMP/comig2.json")"
+else tap_fail "co-migration B -> [E killed, A]" "$(cat "$TMP/comig2.json"; tail -5 "$TMP/comig2.err")"; fi
+check "... E's stream failed and A, the next destination, was used (2 tries)" \
+    jq -e '(.host | endswith("/A")) and .tries == 2 and .target_paused == false' "$TMP/comig2.json"
+check "... the failure was E's target stream" grep -Eq "target +done +.*/E: " "$TMP/comig2.err"
+check "invariant through the failure: never a running target without its running, attached guard" \
+    jq -e '.violation_count == 0 and .missed == 0' "$TMP/inv2.json"
+check "... the monitor saw the target running on B and on A" \
+    jq -e '.hosts_seen | index("B") != null and index("A") != null' "$TMP/inv2.json"
+sleep 2
+tick_after=$(grep -o 'VOUCH-TICK [0-9]*' "$H/A/target/console.log" | tail -1 | awk '{print $2}')
+check "the guest's counter continues at A ($tick_before -> $tick_after)" \
+    test -n "$tick_after" -a "${tick_after:-0}" -gt "${tick_before:-0}"
+
+# 2. No trusted destination: an evacuation of A whose only destination (C)
+# fails its fresh attestation.  The target is stopped where it is, its
+# guard keeps watching it, and an alert is raised.
+python3 "$ROOT/tests/integration/invmon.py" "$TMP/inv3.json" \
+    "A=$H/A/target,$H/A/guard" "C=$H/C/target,$H/C/guard" &
+mon=$!
+at_exit "kill $mon"
+"$COMIG" "$H/A" "$H/C" >"$TMP/comig3.json" 2>"$TMP/comig3.err"
+rc=$?
+sleep 1
+kill -TERM "$mon"; wait "$mon"
+check "an evacuation with no trusted destination fails (exit $rc)" test $rc -eq 1
+check "... the target is left paused" jq -e '.target_paused == true and .tries == 1' "$TMP/comig3.json"
+check "... and an alert says so" grep -q "ALERT no trusted destination took target.*paused at the source" "$TMP/comig3.err"
+check "... the target at A is paused (QMP)" sh -c "\"$LG\" qmp \"$H/A/target\" query-status | grep -q '\"status\": *\"paused\"'"
+check "... its guard still runs attached" sh -c "\"$LG\" cmd \"$H/A/guard\" guard-status | grep -q '^state ATTACHED'"
+check "... and the invariant held" jq -e '.violation_count == 0' "$TMP/inv3.json"
