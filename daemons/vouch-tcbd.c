@@ -8,6 +8,8 @@
  *	                for each other; the IVT has one lock inside svc)
  *	ticker          svc_tick(): epochs, freshness, retries, hook reaping
  *	workers (2)     direct attestations (conversation 5)
+ *	orders          evacuation orders to source hosts (conversation 9);
+ *	                ATTEST_REQUESTs run in their connection's thread
  *
  * Signals: SIGTERM/SIGINT end the accept loop through a self-pipe, the
  * threads are stopped and joined, and the process exits 0; SIGPIPE is
@@ -319,6 +321,20 @@ worker_main(void *p)
 	return NULL;
 }
 
+/* Delivers evacuation orders (MIG_ORDER) to source hosts, one at a time. */
+static void *
+order_main(void *p)
+{
+	struct daemon *d = p;
+	struct svc_order_job job;
+	int r;
+
+	while ((r = svc_order_next(d->svc, 500, &job)) >= 0)
+		if (r == 1)
+			svc_order_run(d->svc, &job);
+	return NULL;
+}
+
 /* ---- sockets -------------------------------------------------------- */
 
 static int
@@ -436,7 +452,7 @@ main(int argc, char **argv)
 	struct vouch_err e = VOUCH_ERR_INIT;
 	const struct region_host *me;
 	struct region *rg = NULL;
-	pthread_t ticker, workers[DIRECT_WORKERS];
+	pthread_t ticker, orders, workers[DIRECT_WORKERS];
 	struct sigaction sa;
 	int ch, check = 0, verbose = 0, debug = 0, i, r, rc = 1;
 	char *abspath;
@@ -516,6 +532,8 @@ main(int argc, char **argv)
 	}
 	if (pthread_create(&ticker, NULL, ticker_main, &d) != 0)
 		fatal("cannot start the ticker");
+	if (pthread_create(&orders, NULL, order_main, &d) != 0)
+		fatal("cannot start the order worker");
 	for (i = 0; i < DIRECT_WORKERS; i++)
 		if (pthread_create(&workers[i], NULL, worker_main, &d) != 0)
 			fatal("cannot start a worker");
@@ -548,6 +566,7 @@ main(int argc, char **argv)
 	d.stop = 1;
 	svc_stop(d.svc);
 	pthread_join(ticker, NULL);
+	pthread_join(orders, NULL);
 	for (i = 0; i < DIRECT_WORKERS; i++)
 		pthread_join(workers[i], NULL);
 	/* Connection threads end within their frame deadlines. */

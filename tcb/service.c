@@ -37,6 +37,7 @@
 #include "attest/evidence.h"
 #include "attest/policy.h"
 #include "attest/verify.h"
+#include "migrate/order.h"
 #include "tcb/ivt.h"
 #include "tcb/rank.h"
 #include "tcb/service.h"
@@ -224,6 +225,14 @@ struct svc {
 	uint64_t		 verdicts_refused;
 	uint64_t		 alerts_stored;
 	uint64_t		 alerts_refused;
+	/* evacuation orders to deliver (conversation 9) */
+	pthread_cond_t		 ord_cv;
+	struct svc_order_job	*orders;
+	size_t			 norders, caporders;
+	long long		*ord_inflight;
+	size_t			 nord_inflight, capord_inflight;
+	int64_t			 lost_check_at;
+	uint64_t		 reports_stored;
 };
 
 enum conv_state {
@@ -233,6 +242,7 @@ enum conv_state {
 	CS_VERDICTS,	/* expect VERDICT* */
 	CS_ADMIN,	/* expect STATUS_REQUEST* */
 	CS_ALERTS,	/* expect ALERT* */
+	CS_EVAC,	/* expect MIG_REPORT* / ATTEST_REQUEST */
 	CS_DONE,
 };
 
@@ -629,6 +639,8 @@ reap_hooks(struct svc *s)
 	}
 }
 
+static void evacuate_host(struct svc *s, const char *host);
+
 /* Perform what the IVT asked for.  Under s->mu (all of it is quick). */
 static void
 perform(struct svc *s, const struct ivt_actions *acts)
@@ -666,6 +678,7 @@ perform(struct svc *s, const struct ivt_actions *acts)
 			    a->reason);
 			run_hook(s, a->host, a->reason[0] ? a->reason :
 			    "untrusted");
+			evacuate_host(s, a->host);
 			break;
 		case IVT_ACT_REASSIGN_NEIGHBOURS:
 			/* Served in the next EPOCH answers. */
@@ -960,7 +973,7 @@ size_t
 svc_conv_batch_max(const struct svc_conv *c)
 {
 	return c->st == CS_VERDICTS || c->st == CS_CHOICE ||
-	    c->st == CS_ALERTS ? SVC_BATCH_MAX : 1;
+	    c->st == CS_ALERTS || c->st == CS_EVAC ? SVC_BATCH_MAX : 1;
 }
 
 void
@@ -1832,6 +1845,10 @@ out:
 
 static int admin_request(struct svc *s, const char *json, size_t len,
     int host_only, char **reply, struct vouch_err *e);
+static void on_reports(struct svc_conv *c, struct wire_msg *const *m,
+    size_t n, struct svc_reply *out);
+static void on_attest_request(struct svc_conv *c, const struct wire_msg *m,
+    struct svc_reply *out);
 
 static void
 on_status(struct svc_conv *c, const struct wire_msg *m, struct svc_reply *out)
@@ -1905,6 +1922,11 @@ svc_conv_input(struct svc_conv *c, struct wire_msg *const *m, size_t n,
 				c->st = CS_ALERTS;
 				break;	/* the ALERT case below takes it */
 			}
+			if (c->st == CS_CHOICE && (t == WIRE_T_MIG_REPORT ||
+			    t == WIRE_T_ATTEST_REQUEST)) {
+				c->st = CS_EVAC;
+				break;	/* the CS_EVAC case below takes it */
+			}
 			if (c->st == CS_CHOICE && t == WIRE_T_STATUS_REQUEST) {
 				/* A host asking the registrar for an AK. */
 				on_status(c, m[i++], out);
@@ -1918,8 +1940,9 @@ svc_conv_input(struct svc_conv *c, struct wire_msg *const *m, size_t n,
 			if (j == i) {
 				conv_fail(c, out, VOUCH_E_STATE, "%s received "
 				    "where %s was expected", wire_type_name(t),
-				    c->st == CS_CHOICE ?
-				    "ENROL_REQUEST, VERDICT or ALERT" :
+				    c->st == CS_CHOICE ? "ENROL_REQUEST, "
+				    "VERDICT, ALERT, MIG_REPORT or "
+				    "ATTEST_REQUEST" :
 				    "VERDICT");
 				return;
 			}
@@ -1940,6 +1963,26 @@ svc_conv_input(struct svc_conv *c, struct wire_msg *const *m, size_t n,
 				return;
 			}
 			on_alerts(c, m + i, j - i, out);
+			i = j;
+			break;
+		}
+		case CS_EVAC: {
+			/* Every MIG_REPORT up to the next other frame. */
+			size_t j = i;
+
+			if (t == WIRE_T_ATTEST_REQUEST) {
+				on_attest_request(c, m[i++], out);
+				break;
+			}
+			while (j < n && wire_msg_type(m[j]) == WIRE_T_MIG_REPORT)
+				j++;
+			if (j == i) {
+				conv_fail(c, out, VOUCH_E_STATE, "%s received "
+				    "where MIG_REPORT or ATTEST_REQUEST was "
+				    "expected", wire_type_name(t));
+				return;
+			}
+			on_reports(c, m + i, j - i, out);
 			i = j;
 			break;
 		}
@@ -2010,6 +2053,7 @@ svc_stop(struct svc *s)
 	pthread_mutex_lock(&s->mu);
 	s->stopped = 1;
 	pthread_cond_broadcast(&s->jobs_cv);
+	pthread_cond_broadcast(&s->ord_cv);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -2206,6 +2250,897 @@ svc_direct_run_pending(struct svc *s)
 	}
 }
 
+/* ---- evacuation (docs/tcb.md "Evacuation", docs/protocol.md 9) ------ */
+
+#define ORDER_BACKOFF_MAX_MS	30000
+#define LOST_CHECK_MS		1000
+#define MIGS_SCAN_MAX		10000	/* active migrations looked at */
+#define UNCONSTRAINED_VCPUS	(1u << 20)
+#define UNCONSTRAINED_MIB	(1ull << 40)
+
+static int64_t
+evac_timeout_ms(const struct svc *s)
+{
+	return (int64_t)s->conf.evac_report_timeout * 1000;
+}
+
+/* Under s->mu: an alert row (type "evacuation") and a log line. */
+static void
+evac_alert(struct svc *s, const char *host, const char *target, long long id,
+    int critical, const char *msg)
+{
+	struct store_alert a;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	json_object *o = json_object_new_object();
+	const char *text;
+
+	emit(s, critical ? SVC_ERR : SVC_WARN, "evacuation of %s from %s "
+	    "(migration %lld): %s", target, host, id, msg);
+	if (o == NULL)
+		return;
+	json_object_object_add(o, "migration", json_object_new_int64(id));
+	json_object_object_add(o, "detail", json_object_new_string(msg));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	memset(&a, 0, sizeof(a));
+	snprintf(a.host, sizeof(a.host), "%s", host);
+	snprintf(a.target, sizeof(a.target), "%s", target);
+	snprintf(a.type, sizeof(a.type), "evacuation");
+	a.critical = critical;
+	a.time = a.received = clock_now(s);
+	a.json = text;
+	a.json_len = strlen(text);
+	if (store_alerts_put(s->store, &a, 1, STORE_ALERT_KEEP, &e) < 0)
+		emit(s, SVC_ERR, "evacuation alert not stored: %s", e.msg);
+	json_object_put(o);
+}
+
+/* Under s->mu. */
+static void
+order_enqueue(struct svc *s, long long id, int64_t not_before,
+    unsigned attempts)
+{
+	size_t i;
+
+	for (i = 0; i < s->norders; i++)
+		if (s->orders[i].id == id)
+			return;
+	if (s->norders == s->caporders) {
+		size_t nc = s->caporders ? s->caporders * 2 : 16;
+		struct svc_order_job *nv = realloc(s->orders,
+		    nc * sizeof(*nv));
+
+		if (nv == NULL) {
+			emit(s, SVC_ERR, "order of migration %lld not queued: "
+			    "out of memory", id);
+			return;
+		}
+		s->orders = nv;
+		s->caporders = nc;
+	}
+	s->orders[s->norders].id = id;
+	s->orders[s->norders].not_before = not_before;
+	s->orders[s->norders].attempts = attempts;
+	s->norders++;
+	pthread_cond_signal(&s->ord_cv);
+}
+
+/* The destination a running migration will occupy: host, else dests[0]. */
+static void
+mig_dest(const struct store_mig *m, char *out, size_t cap)
+{
+	const char *comma;
+
+	if (m->host[0] != '\0') {
+		snprintf(out, cap, "%s", m->host);
+		return;
+	}
+	comma = strchr(m->dests, ',');
+	snprintf(out, cap, "%.*s", comma != NULL ? (int)(comma - m->dests) :
+	    (int)strlen(m->dests), m->dests);
+}
+
+struct vec {
+	void	*v;
+	size_t	 n, cap, size;
+};
+
+static int
+vec_push(struct vec *v, const void *el)
+{
+	if (v->n == v->cap) {
+		size_t nc = v->cap ? v->cap * 2 : 16;
+		void *nv = realloc(v->v, nc * v->size);
+
+		if (nv == NULL)
+			return VOUCH_E_NOMEM;
+		v->v = nv;
+		v->cap = nc;
+	}
+	memcpy((char *)v->v + v->n * v->size, el, v->size);
+	v->n++;
+	return 0;
+}
+
+static int
+pair_vec_cb(void *arg, const struct store_pair *p, struct vouch_err *e)
+{
+	if (vec_push(arg, p) < 0)
+		return vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+mig_vec_cb(void *arg, const struct store_mig *m, struct vouch_err *e)
+{
+	if (vec_push(arg, m) < 0)
+		return vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+active_migs(struct svc *s, struct vec *out, struct vouch_err *e)
+{
+	struct store_mig_query q = { NULL, 1, MIGS_SCAN_MAX };
+
+	out->size = sizeof(struct store_mig);
+	return store_migs(s->store, &q, mig_vec_cb, out, e);
+}
+
+/*
+ * Spare room of host for protected pairs: the configured capacity less
+ * the pairs placed there and those in flight to it.  Under s->mu.
+ */
+static void
+host_spare(struct svc *s, const char *host, const struct vec *pairs,
+    const struct vec *migs, uint32_t *vcpus, uint64_t *mib)
+{
+	const struct store_pair *p = pairs->v;
+	const struct store_mig *m = migs->v;
+	uint64_t uv = 0, um = 0, cv, cm;
+	size_t i, j;
+
+	cv = s->conf.evac_host_vcpus ? s->conf.evac_host_vcpus :
+	    UNCONSTRAINED_VCPUS;
+	cm = s->conf.evac_host_mib ? s->conf.evac_host_mib : UNCONSTRAINED_MIB;
+	for (i = 0; i < pairs->n; i++)
+		if (strcmp(p[i].host, host) == 0) {
+			uv += p[i].vcpus;
+			um += p[i].mem_mib;
+		}
+	for (j = 0; j < migs->n; j++) {
+		char d[IVT_NAME_MAX + 1];
+
+		mig_dest(&m[j], d, sizeof(d));
+		if (strcmp(d, host) != 0)
+			continue;
+		for (i = 0; i < pairs->n; i++)
+			if (strcmp(p[i].target, m[j].target) == 0 &&
+			    strcmp(p[i].host, host) != 0) {
+				uv += p[i].vcpus;
+				um += p[i].mem_mib;
+			}
+	}
+	*vcpus = (uint32_t)(uv >= cv ? 0 : cv - uv);
+	*mib = um >= cm ? 0 : cm - um;
+}
+
+/*
+ * Destinations for pair, best first, never exclude (the source): TRUSTED
+ * hosts with a fresh quorum and room for target + guard, ranked.  Writes
+ * at most COMIG_MAX_DESTS names into dests (comma list); returns how
+ * many.  Under s->mu.
+ */
+static int
+plan_dests(struct svc *s, const struct store_pair *pair, const char *exclude,
+    char *dests, size_t cap, struct vouch_err *e)
+{
+	struct vec pairs = { NULL, 0, 0, sizeof(struct store_pair) };
+	struct vec migs = { NULL, 0, 0, sizeof(struct store_mig) };
+	struct rank_result best[COMIG_MAX_DESTS];
+	struct rank_request rq;
+	struct rank_cand *c = NULL;
+	int64_t now = ivt_clock(s);
+	size_t n, m = 0, i, k, total = ivt_size(s->ivt);
+	int r;
+
+	dests[0] = '\0';
+	if ((r = store_pairs(s->store, pair_vec_cb, &pairs, e)) < 0 ||
+	    (r = active_migs(s, &migs, e)) < 0)
+		goto out;
+	if (total == 0) {
+		r = 0;
+		goto out;
+	}
+	if ((c = calloc(total, sizeof(*c))) == NULL) {
+		r = vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
+		goto out;
+	}
+	n = ivt_candidates(s->ivt, now, c, total);
+	if (n > total)
+		n = total;
+	for (i = 0; i < n; i++) {
+		if (strcmp(c[i].name, exclude) == 0)
+			continue;
+		c[m] = c[i];
+		host_spare(s, c[m].name, &pairs, &migs, &c[m].spare_vcpus,
+		    &c[m].spare_mib);
+		m++;
+	}
+	rq.vcpus = pair->vcpus;
+	rq.mib = pair->mem_mib;
+	k = rank_top(c, m, &s->conf.rank, &rq, now, best, COMIG_MAX_DESTS);
+	for (i = 0; i < k; i++) {
+		size_t used = strlen(dests);
+
+		snprintf(dests + used, cap - used, "%s%s", i ? "," : "",
+		    c[best[i].idx].name);
+	}
+	r = (int)k;
+out:
+	free(c);
+	free(pairs.v);
+	free(migs.v);
+	return r;
+}
+
+static void
+mig_init(struct svc *s, struct store_mig *m, const struct store_pair *p,
+    const char *mode, int standby)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->target, sizeof(m->target), "%s", p->target);
+	snprintf(m->guard, sizeof(m->guard), "%s", p->guard);
+	snprintf(m->source, sizeof(m->source), "%s", p->host);
+	snprintf(m->mode, sizeof(m->mode), "%s", mode);
+	snprintf(m->strategy, sizeof(m->strategy), "%s", standby ? "standby" :
+	    "plain");
+	snprintf(m->phase, sizeof(m->phase), "%s",
+	    comig_phase_name(COMIG_PH_PREPARE));
+	m->created_at = m->updated_at = clock_now(s);
+}
+
+/* Plan and record the evacuation of every pair on host.  Under s->mu. */
+static void
+evacuate_host(struct svc *s, const char *host)
+{
+	struct vec pairs = { NULL, 0, 0, sizeof(struct store_pair) };
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct store_mig *m;
+	size_t i;
+
+	if ((m = malloc(sizeof(*m))) == NULL ||
+	    store_pairs(s->store, pair_vec_cb, &pairs, &e) < 0) {
+		emit(s, SVC_ERR, "evacuation of %s not planned: %s", host,
+		    m == NULL ? "out of memory" : e.msg);
+		free(m);
+		free(pairs.v);
+		return;
+	}
+	for (i = 0; i < pairs.n; i++) {
+		const struct store_pair *p = &((struct store_pair *)pairs.v)[i];
+		int n;
+
+		if (strcmp(p->host, host) != 0)
+			continue;
+		if (store_mig_active(s->store, p->target, m, NULL) == 0) {
+			emit(s, SVC_INFO, "evacuation of %s: migration %lld "
+			    "already running", p->target, m->id);
+			continue;
+		}
+		mig_init(s, m, p, "evacuate", s->conf.evac_standby);
+		if ((n = plan_dests(s, p, host, m->dests, sizeof(m->dests),
+		    &e)) < 0) {
+			emit(s, SVC_ERR, "evacuation of %s not planned: %s",
+			    p->target, e.msg);
+			continue;
+		}
+		if (n == 0) {
+			snprintf(m->result, sizeof(m->result), "FAILED");
+			snprintf(m->phase, sizeof(m->phase), "%s",
+			    comig_phase_name(COMIG_PH_FAILED));
+			snprintf(m->error, sizeof(m->error), "no trusted "
+			    "destination with capacity");
+			m->finished_at = m->created_at;
+		}
+		if (store_mig_put(s->store, m, 0, &e) < 0) {
+			emit(s, SVC_ERR, "evacuation of %s not recorded: %s",
+			    p->target, e.msg);
+			continue;
+		}
+		if (n == 0) {
+			evac_alert(s, host, p->target, m->id, 1, m->error);
+			continue;
+		}
+		emit(s, SVC_WARN, "evacuating %s (guard %s) from %s: migration "
+		    "%lld to %s", p->target, p->guard, host, m->id, m->dests);
+		order_enqueue(s, m->id, 0, 0);
+	}
+	free(pairs.v);
+	free(m);
+}
+
+/* Row m as the order its source gets. */
+static int
+mig_order_of(const struct store_mig *m, struct mig_order *o,
+    struct vouch_err *e)
+{
+	const char *p = m->dests;
+
+	memset(o, 0, sizeof(*o));
+	o->id = (uint64_t)m->id;
+	snprintf(o->target, sizeof(o->target), "%s", m->target);
+	snprintf(o->guard, sizeof(o->guard), "%s", m->guard);
+	snprintf(o->source, sizeof(o->source), "%s", m->source);
+	o->mode = strcmp(m->mode, "manual") == 0 ? COMIG_MANUAL :
+	    COMIG_EVACUATE;
+	o->strategy = strcmp(m->strategy, "standby") == 0 ? COMIG_STANDBY :
+	    COMIG_PLAIN;
+	while (*p != '\0' && o->ndests < COMIG_MAX_DESTS) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+
+		if (len == 0 || len >= ORDER_HOST_MAX)
+			return vouch_err_set(e, VOUCH_E_FORMAT, "migration "
+			    "%lld: bad destination list", m->id);
+		memcpy(o->dests[o->ndests], p, len);
+		o->dests[o->ndests++][len] = '\0';
+		p += len + (comma != NULL);
+	}
+	return 0;
+}
+
+/* Under s->mu: finish a running row. */
+static void
+mig_finish(struct svc *s, struct store_mig *m, const char *result,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+mig_finish(struct svc *s, struct store_mig *m, const char *result,
+    const char *fmt, ...)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->error, sizeof(m->error), fmt, ap);
+	va_end(ap);
+	snprintf(m->result, sizeof(m->result), "%s", result);
+	m->updated_at = m->finished_at = clock_now(s);
+	if (store_mig_put(s->store, m, 0, &e) < 0) {
+		emit(s, SVC_ERR, "migration %lld: not recorded: %s", m->id,
+		    e.msg);
+		return;
+	}
+	/* an evacuation that did not happen leaves a pair on a bad host */
+	evac_alert(s, m->source, m->target, m->id,
+	    strcmp(m->mode, "evacuate") == 0, m->error);
+}
+
+int
+svc_order_next(struct svc *s, int timeout_ms, struct svc_order_job *job)
+{
+	int64_t until = mono_ms() + timeout_ms;
+	int r = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		int64_t now = clock_now(s), wait;
+		size_t i;
+
+		if (s->stopped) {
+			r = -1;
+			break;
+		}
+		for (i = 0; i < s->norders; i++)
+			if (s->orders[i].not_before <= now)
+				break;
+		if (i < s->norders) {
+			if (s->nord_inflight == s->capord_inflight) {
+				size_t nc = s->capord_inflight ?
+				    s->capord_inflight * 2 : 16;
+				long long *nv = realloc(s->ord_inflight,
+				    nc * sizeof(*nv));
+
+				if (nv == NULL)
+					break;
+				s->ord_inflight = nv;
+				s->capord_inflight = nc;
+			}
+			*job = s->orders[i];
+			s->ord_inflight[s->nord_inflight++] = job->id;
+			memmove(&s->orders[i], &s->orders[i + 1],
+			    (s->norders - i - 1) * sizeof(*s->orders));
+			s->norders--;
+			r = 1;
+			break;
+		}
+		wait = until - mono_ms();
+		if (wait <= 0)
+			break;
+		if (wait > 100)
+			wait = 100;	/* jobs become due as time passes */
+		{
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)wait * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&s->ord_cv, &s->mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* Mutual TLS to the source: HELLO, MIG_ORDER -> ACK | ERROR. */
+static int
+tls_order(struct svc *s, const char *host, uint64_t id, const char *json,
+    char *why, size_t cap, struct vouch_err *e)
+{
+	const struct region_host *rh;
+	struct tls_conn *conn = NULL;
+	struct wire_enc *w = NULL;
+	struct wire_msg *m = NULL;
+	const uint8_t *f;
+	size_t fl;
+	uint64_t seq;
+	char name[WIRE_HOST_MAX + 1];
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	rh = region_find(s->region, host);
+	pthread_mutex_unlock(&s->mu);
+	if (rh == NULL)
+		return vouch_err_set(e, VOUCH_E_NOTFOUND, "%s: not in the "
+		    "region", host);
+	if (s->client == NULL)
+		return vouch_err_set(e, VOUCH_E_STATE, "no TLS client context");
+	if ((r = tls_connect(s->client, rh->addr, rh->port, host,
+	    SVC_FRAME_TIMEOUT_MS, &conn, e)) < 0)
+		return r;
+	if ((r = wire_enc_new(WIRE_T_HELLO, &w, e)) < 0 ||
+	    (r = wire_put_str(w, WIRE_F_HOST, s->conf.name, e)) < 0 ||
+	    (r = wire_put_u8(w, WIRE_F_ROLE, WIRE_ROLE_TCBD, e)) < 0 ||
+	    (r = wire_put_u32(w, WIRE_F_VERSION_MIN, WIRE_VERSION, e)) < 0 ||
+	    (r = wire_put_u32(w, WIRE_F_VERSION_MAX, WIRE_VERSION, e)) < 0 ||
+	    (r = wire_enc_finish(w, &f, &fl, e)) < 0 ||
+	    (r = tls_send(conn, f, fl, SVC_FRAME_TIMEOUT_MS, e)) < 0 ||
+	    (r = tls_recv(conn, SVC_FRAME_TIMEOUT_MS, &m, NULL, e)) < 0)
+		goto out;
+	if (wire_msg_type(m) != WIRE_T_HELLO ||
+	    wire_get_str(m, WIRE_F_HOST, name, sizeof(name), NULL) < 0 ||
+	    strcmp(name, host) != 0) {
+		r = vouch_err_set(e, VOUCH_E_FORMAT, "%s answered %s, not its "
+		    "HELLO", host, wire_type_name(wire_msg_type(m)));
+		goto out;
+	}
+	wire_msg_free(m);
+	m = NULL;
+	wire_enc_free(w);
+	if ((r = wire_enc_new(WIRE_T_MIG_ORDER, &w, e)) < 0 ||
+	    (r = wire_put_u64(w, WIRE_F_SEQ, id, e)) < 0 ||
+	    (r = wire_put_str(w, WIRE_F_JSON, json, e)) < 0 ||
+	    (r = wire_enc_finish(w, &f, &fl, e)) < 0 ||
+	    (r = tls_send(conn, f, fl, SVC_FRAME_TIMEOUT_MS, e)) < 0 ||
+	    (r = tls_recv(conn, SVC_FRAME_TIMEOUT_MS, &m, NULL, e)) < 0)
+		goto out;
+	if (wire_msg_type(m) == WIRE_T_ERROR) {
+		why[0] = '\0';
+		(void)wire_get_str(m, WIRE_F_MESSAGE, why, cap, NULL);
+		r = 1;
+	} else if (wire_msg_type(m) != WIRE_T_ACK ||
+	    wire_get_u64(m, WIRE_F_SEQ, &seq, NULL) < 0 || seq != id)
+		r = vouch_err_set(e, VOUCH_E_FORMAT, "%s answered %s, not "
+		    "ACK{%llu}", host, wire_type_name(wire_msg_type(m)),
+		    (unsigned long long)id);
+	else
+		r = 0;
+out:
+	wire_msg_free(m);
+	wire_enc_free(w);
+	tls_close(conn);
+	return r;
+}
+
+void
+svc_order_run(struct svc *s, const struct svc_order_job *job)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct store_mig *m;
+	struct mig_order o;
+	char *json = NULL, why[ERROR_MSG_MAX + 1] = "";
+	char source[IVT_NAME_MAX + 1];
+	int r = -1, send = 0;
+	size_t i;
+
+	if ((m = malloc(sizeof(*m))) == NULL)
+		goto done;
+	pthread_mutex_lock(&s->mu);
+	if (store_mig_get(s->store, job->id, m, &e) < 0)
+		emit(s, SVC_ERR, "order of migration %lld: %s", job->id, e.msg);
+	else if (m->result[0] != '\0' || m->ordered_at != 0)
+		;	/* finished or delivered meanwhile */
+	else if (mig_order_of(m, &o, &e) < 0 ||
+	    order_encode(&o, &json, &e) < 0)
+		mig_finish(s, m, "FAILED", "order not encodable: %s", e.msg);
+	else {
+		send = 1;
+		snprintf(source, sizeof(source), "%s", m->source);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!send)
+		goto done;
+
+	if (s->hooks.order != NULL)
+		r = s->hooks.order(s->hooks.arg, source, (uint64_t)job->id,
+		    json, why, sizeof(why), &e);
+	else
+		r = tls_order(s, source, (uint64_t)job->id, json, why,
+		    sizeof(why), &e);
+
+	pthread_mutex_lock(&s->mu);
+	if (store_mig_get(s->store, job->id, m, NULL) == 0 &&
+	    m->result[0] == '\0') {
+		int64_t now = clock_now(s);
+
+		if (r == 0) {
+			if (m->ordered_at == 0) {
+				m->ordered_at = now;
+				m->updated_at = now;
+				if (store_mig_put(s->store, m, 0, &e) < 0)
+					emit(s, SVC_ERR, "migration %lld: %s",
+					    m->id, e.msg);
+			}
+			emit(s, SVC_INFO, "migration %lld: %s accepted the "
+			    "order", m->id, source);
+		} else if (r > 0) {
+			mig_finish(s, m, "FAILED", "%s refused the order: %s",
+			    source, why[0] ? why : "ERROR");
+		} else if (now - m->created_at >= evac_timeout_ms(s)) {
+			mig_finish(s, m, "LOST", "source %s unreachable for "
+			    "%u s: %s", source, s->conf.evac_report_timeout,
+			    e.msg);
+		} else {
+			int64_t back = 1000LL << (job->attempts < 5 ?
+			    job->attempts : 5);
+
+			if (back > ORDER_BACKOFF_MAX_MS)
+				back = ORDER_BACKOFF_MAX_MS;
+			emit(s, SVC_WARN, "migration %lld: order to %s not "
+			    "delivered (%s): retry in %lld ms", m->id, source,
+			    e.msg, (long long)back);
+			order_enqueue(s, m->id, now + back, job->attempts + 1);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+done:
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->nord_inflight; i++)
+		if (s->ord_inflight[i] == job->id) {
+			s->ord_inflight[i] = s->ord_inflight[--s->nord_inflight];
+			break;
+		}
+	pthread_mutex_unlock(&s->mu);
+	free(json);
+	free(m);
+}
+
+size_t
+svc_order_run_pending(struct svc *s)
+{
+	struct svc_order_job job;
+	size_t n = 0;
+
+	while (svc_order_next(s, 0, &job) == 1) {
+		svc_order_run(s, &job);
+		n++;
+	}
+	return n;
+}
+
+/* Under s->mu: running rows without news for the report timeout. */
+static void
+lost_check(struct svc *s, int64_t now)
+{
+	struct vec migs = { NULL, 0, 0, sizeof(struct store_mig) };
+	struct vouch_err e = VOUCH_ERR_INIT;
+	size_t i;
+
+	if (now - s->lost_check_at < LOST_CHECK_MS)
+		return;
+	s->lost_check_at = now;
+	if (active_migs(s, &migs, &e) < 0) {
+		emit(s, SVC_ERR, "migrations: %s", e.msg);
+		free(migs.v);
+		return;
+	}
+	for (i = 0; i < migs.n; i++) {
+		struct store_mig *m = &((struct store_mig *)migs.v)[i];
+
+		if (now - m->updated_at < evac_timeout_ms(s))
+			continue;
+		mig_finish(s, m, "LOST", "no report from %s for %u s (last "
+		    "phase %s)", m->source, s->conf.evac_report_timeout,
+		    m->phase);
+	}
+	free(migs.v);
+}
+
+/* Under s->mu, at start: orders not yet acknowledged are sent again. */
+static int
+requeue_orders(struct svc *s, struct vouch_err *e)
+{
+	struct vec migs = { NULL, 0, 0, sizeof(struct store_mig) };
+	size_t i;
+	int r;
+
+	if ((r = active_migs(s, &migs, e)) < 0) {
+		free(migs.v);
+		return r;
+	}
+	for (i = 0; i < migs.n; i++) {
+		struct store_mig *m = &((struct store_mig *)migs.v)[i];
+
+		if (m->ordered_at == 0)
+			order_enqueue(s, m->id, 0, 0);
+	}
+	free(migs.v);
+	return 0;
+}
+
+/* -- MIG_REPORT intake -- */
+
+/* Under s->mu: apply one report; -1 with code/msg on refusal. */
+static int
+report_apply(struct svc_conv *c, const struct mig_report *rp, int *code,
+    char *msg, size_t cap)
+{
+	struct svc *s = c->s;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct store_mig *m;
+	int r = 0;
+
+	if ((m = malloc(sizeof(*m))) == NULL) {
+		*code = VOUCH_E_NOMEM;
+		snprintf(msg, cap, "out of memory");
+		return -1;
+	}
+	if (store_mig_get(s->store, (long long)rp->id, m, &e) < 0) {
+		*code = e.code;
+		snprintf(msg, cap, "MIG_REPORT: migration %llu: %s",
+		    (unsigned long long)rp->id, e.msg);
+		r = -1;
+		goto out;
+	}
+	if (strcmp(m->source, c->peer) != 0) {
+		*code = VOUCH_E_STATE;
+		snprintf(msg, cap, "MIG_REPORT: migration %lld is run by %s, "
+		    "not %s", m->id, m->source, c->peer);
+		r = -1;
+		goto out;
+	}
+	if (m->result[0] != '\0')
+		goto out;	/* finished: acknowledged, ignored (resends) */
+	snprintf(m->phase, sizeof(m->phase), "%s", comig_phase_name(rp->phase));
+	if (rp->host[0] != '\0')
+		snprintf(m->host, sizeof(m->host), "%s", rp->host);
+	if (rp->bytes != 0 || rp->total != 0) {
+		m->bytes = rp->bytes;
+		m->total = rp->total;
+		m->mbps = rp->mbps;
+	}
+	m->updated_at = clock_now(s);
+	if (m->ordered_at == 0)
+		m->ordered_at = m->updated_at;	/* it runs: the order arrived */
+	if (rp->final) {
+		snprintf(m->result, sizeof(m->result), "%s", rp->ok ? "DONE" :
+		    "FAILED");
+		snprintf(m->error, sizeof(m->error), "%s", rp->error);
+		m->target_paused = rp->target_paused;
+		m->tries = rp->tries;
+		m->downtime_ms = rp->target_downtime_ms;
+		m->total_ms = rp->total_ms;
+		m->finished_at = m->updated_at;
+	}
+	if (store_mig_put(s->store, m, rp->final && rp->ok, &e) < 0) {
+		*code = VOUCH_E_IO;
+		snprintf(msg, cap, "store: %s", e.msg);
+		r = -1;
+		goto out;
+	}
+	s->reports_stored++;
+	if (rp->final && rp->ok)
+		emit(s, SVC_INFO, "migration %lld: %s (guard %s) is on %s "
+		    "(downtime %lld ms, total %lld ms)", m->id, m->target,
+		    m->guard, m->host, (long long)m->downtime_ms,
+		    (long long)m->total_ms);
+	else if (rp->final)
+		evac_alert(s, m->source, m->target, m->id, m->target_paused ||
+		    strcmp(m->mode, "evacuate") == 0, m->target_paused ?
+		    (m->error[0] ? m->error : "target left paused") :
+		    (m->error[0] ? m->error : "migration failed"));
+out:
+	free(m);
+	return r;
+}
+
+static void
+on_reports(struct svc_conv *c, struct wire_msg *const *m, size_t n,
+    struct svc_reply *out)
+{
+	struct svc *s = c->s;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	char msg[ERROR_MSG_MAX] = "";
+	int code = 0;
+	size_t i;
+
+	if (c->tr != SVC_TLS || c->role != WIRE_ROLE_VOUCHD) {
+		conv_fail(c, out, VOUCH_E_STATE, "MIG_REPORT from %s: only "
+		    "region hosts report migrations", c->peer);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct mig_report rp;
+		const uint8_t *json;
+		size_t len;
+		uint64_t seq;
+		int r;
+
+		if (wire_get_u64(m[i], WIRE_F_SEQ, &seq, NULL) < 0 ||
+		    wire_get_bytes(m[i], WIRE_F_JSON, &json, &len, NULL) < 0) {
+			conv_fail(c, out, VOUCH_E_FORMAT, "MIG_REPORT: fields "
+			    "missing");
+			return;
+		}
+		if (report_decode((const char *)json, len, &rp, &e) < 0) {
+			conv_fail(c, out, VOUCH_E_FORMAT, "MIG_REPORT: %s",
+			    e.msg);
+			return;
+		}
+		pthread_mutex_lock(&s->mu);
+		r = report_apply(c, &rp, &code, msg, sizeof(msg));
+		pthread_mutex_unlock(&s->mu);
+		if (r < 0) {
+			conv_fail(c, out, code ? code : VOUCH_E_STATE, "%s",
+			    msg);
+			return;
+		}
+		reply_ack(out, seq);
+	}
+	c->st = CS_EVAC;
+}
+
+/* -- ATTEST_REQUEST: a direct attestation now, answered as a VERDICT -- */
+
+/*
+ * Challenge host with a fresh nonce and verify against its enrolled AK
+ * and the region policy.  Not under s->mu (network I/O).  Returns
+ * IVT_PASS, IVT_FAIL or IVT_UNREACH with reason.
+ */
+static enum ivt_result
+attest_now(struct svc *s, const char *host, char *reason, size_t cap)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct verify_result *res = NULL;
+	struct evidence *ev = NULL;
+	struct pair *p;
+	EVP_PKEY *ak;
+	uint8_t nonce[WIRE_NONCE_LEN], *evb = NULL;
+	size_t evlen = 0;
+	enum ivt_result result = IVT_UNREACH;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	ak = ak_ref(s, host);
+	p = pair_get(s, host, s->conf.name);
+	pthread_mutex_unlock(&s->mu);
+	if (ak == NULL) {
+		snprintf(reason, cap, "%s has no enrolled AK", host);
+		result = IVT_FAIL;
+		goto out;
+	}
+	if (p == NULL || (res = malloc(sizeof(*res))) == NULL ||
+	    RAND_bytes(nonce, sizeof(nonce)) != 1) {
+		snprintf(reason, cap, "out of memory or no randomness");
+		result = IVT_UNREACH;
+		goto out;
+	}
+	if (s->hooks.challenge != NULL)
+		r = s->hooks.challenge(s->hooks.arg, host, nonce, s->pcr_sel,
+		    0, &evb, &evlen, &e);
+	else
+		r = tls_challenge(s, host, nonce, s->pcr_sel, 0, &evb, &evlen,
+		    &e);
+	if (r < 0) {
+		snprintf(reason, cap, "unreachable: %s", e.msg);
+		result = IVT_UNREACH;
+	} else if (reverify(s, p, ak, evb, evlen, nonce, &ev, res, &e) < 0) {
+		snprintf(reason, cap, "evidence: %s", e.msg);
+		result = IVT_FAIL;
+	} else if (!res->pass) {
+		summary_reason(reason, cap, "", res);
+		result = IVT_FAIL;
+	} else {
+		snprintf(reason, cap, "fresh evidence verified");
+		result = IVT_PASS;
+	}
+out:
+	OPENSSL_cleanse(nonce, sizeof(nonce));
+	evidence_free(ev);
+	free(evb);
+	free(res);
+	EVP_PKEY_free(ak);
+	return result;
+}
+
+static void
+on_attest_request(struct svc_conv *c, const struct wire_msg *m,
+    struct svc_reply *out)
+{
+	struct svc *s = c->s;
+	struct ivt_host_rec *rec;
+	struct wire_enc *w = NULL;
+	char subject[WIRE_HOST_MAX + 1], reason[IVT_REASON_MAX + 64] = "";
+	char text[ERROR_MSG_MAX + 1];
+	enum ivt_result got;
+	int trusted = 0;
+	uint8_t result;
+
+	if (c->tr != SVC_TLS || c->role != WIRE_ROLE_VOUCHD) {
+		conv_fail(c, out, VOUCH_E_STATE, "ATTEST_REQUEST from %s: only "
+		    "region hosts ask", c->peer);
+		return;
+	}
+	if (wire_get_str(m, WIRE_F_SUBJECT, subject, sizeof(subject),
+	    NULL) < 0) {
+		conv_fail(c, out, VOUCH_E_FORMAT, "ATTEST_REQUEST: SUBJECT "
+		    "missing");
+		return;
+	}
+	if (region_find(s->region, subject) == NULL) {
+		conv_fail(c, out, VOUCH_E_NOTFOUND, "ATTEST_REQUEST: %s is not "
+		    "a host of the region", subject);
+		return;
+	}
+	got = attest_now(s, subject, reason, sizeof(reason));
+	if ((rec = malloc(sizeof(*rec))) != NULL) {
+		pthread_mutex_lock(&s->mu);
+		trusted = ivt_host_get(s->ivt, subject, rec, NULL) == 0 &&
+		    rec->state == IVT_TRUSTED;
+		pthread_mutex_unlock(&s->mu);
+		free(rec);
+	}
+	if (got == IVT_PASS && !trusted) {
+		snprintf(reason, sizeof(reason), "fresh evidence verified, but "
+		    "%s is not TRUSTED in the IVT", subject);
+		result = WIRE_RESULT_FAIL;
+	} else
+		result = got == IVT_PASS ? WIRE_RESULT_PASS :
+		    got == IVT_FAIL ? WIRE_RESULT_FAIL : WIRE_RESULT_ERROR;
+	emit(s, result == WIRE_RESULT_PASS ? SVC_INFO : SVC_WARN, "attestation "
+	    "of %s asked by %s: %s (%s)", subject, c->peer,
+	    result == WIRE_RESULT_PASS ? "PASS" : result == WIRE_RESULT_FAIL ?
+	    "FAIL" : "ERROR", reason);
+	sanitize(text, sizeof(text), reason);
+	if (wire_enc_new(WIRE_T_VERDICT, &w, NULL) < 0 ||
+	    wire_put_str(w, WIRE_F_SUBJECT, subject, NULL) < 0 ||
+	    wire_put_str(w, WIRE_F_VERIFIER, s->conf.name, NULL) < 0 ||
+	    wire_put_u64(w, WIRE_F_TIME, (uint64_t)(clock_now(s) / 1000),
+	    NULL) < 0 ||
+	    wire_put_u8(w, WIRE_F_RESULT, result, NULL) < 0 ||
+	    wire_put_str(w, WIRE_F_REASON, text, NULL) < 0 ||
+	    reply_add(out, w) < 0) {
+		wire_enc_free(w);
+		conv_fail(c, out, VOUCH_E_INTERNAL, "cannot encode VERDICT");
+		return;
+	}
+	wire_enc_free(w);
+	c->st = CS_EVAC;
+}
+
 /* ---- ticks ---------------------------------------------------------- */
 
 int
@@ -2221,6 +3156,7 @@ svc_tick(struct svc *s, struct vouch_err *e)
 		r = epoch_next(s, e);
 	if (r == 0 && (r = ivt_tick(s->ivt, now, &acts, e)) == 0)
 		r = commit(s, &acts, e);
+	lost_check(s, clock_now(s));
 	reap_hooks(s);
 	pthread_mutex_unlock(&s->mu);
 	ivt_actions_free(&acts);
@@ -2417,6 +3353,87 @@ alert_json(void *arg, const struct store_alert *al, struct vouch_err *e)
 	f = json_tokener_parse(al->json);
 	json_object_object_add(x, "finding", f != NULL ? f : jstr(al->json));
 	json_object_array_add(arg, x);
+	return 0;
+}
+
+#define MIGS_MAX	1000	/* per admin "migrations" request */
+
+static json_object *
+pair_json(const struct store_pair *p)
+{
+	json_object *x = json_object_new_object();
+
+	json_object_object_add(x, "target", json_object_new_string(p->target));
+	json_object_object_add(x, "guard", json_object_new_string(p->guard));
+	json_object_object_add(x, "host", json_object_new_string(p->host));
+	json_object_object_add(x, "vcpus", json_object_new_int64(p->vcpus));
+	json_object_object_add(x, "mem_mib",
+	    json_object_new_int64((int64_t)p->mem_mib));
+	json_object_object_add(x, "added_at", json_object_new_int64(p->added_at));
+	return x;
+}
+
+static int
+pair_json_cb(void *arg, const struct store_pair *p, struct vouch_err *e)
+{
+	(void)e;
+	json_object_array_add(arg, pair_json(p));
+	return 0;
+}
+
+static json_object *
+mig_json(const struct store_mig *m)
+{
+	json_object *x = json_object_new_object(), *d = json_object_new_array();
+	const char *p = m->dests;
+
+	while (*p != '\0') {
+		const char *comma = strchr(p, ',');
+		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+
+		json_object_array_add(d, json_object_new_string_len(p,
+		    (int)len));
+		p += len + (comma != NULL);
+	}
+	json_object_object_add(x, "id", json_object_new_int64(m->id));
+	json_object_object_add(x, "target", json_object_new_string(m->target));
+	json_object_object_add(x, "guard", json_object_new_string(m->guard));
+	json_object_object_add(x, "source", json_object_new_string(m->source));
+	json_object_object_add(x, "dests", d);
+	json_object_object_add(x, "mode", json_object_new_string(m->mode));
+	json_object_object_add(x, "strategy",
+	    json_object_new_string(m->strategy));
+	json_object_object_add(x, "phase", json_object_new_string(m->phase));
+	json_object_object_add(x, "host", json_object_new_string(m->host));
+	json_object_object_add(x, "bytes",
+	    json_object_new_int64((int64_t)m->bytes));
+	json_object_object_add(x, "total",
+	    json_object_new_int64((int64_t)m->total));
+	json_object_object_add(x, "mbps", json_object_new_double(m->mbps));
+	json_object_object_add(x, "result", json_object_new_string(m->result));
+	json_object_object_add(x, "error", json_object_new_string(m->error));
+	json_object_object_add(x, "target_paused",
+	    json_object_new_boolean(m->target_paused));
+	json_object_object_add(x, "tries", json_object_new_int(m->tries));
+	json_object_object_add(x, "downtime_ms",
+	    json_object_new_int64(m->downtime_ms));
+	json_object_object_add(x, "total_ms", json_object_new_int64(m->total_ms));
+	json_object_object_add(x, "created_at",
+	    json_object_new_int64(m->created_at));
+	json_object_object_add(x, "updated_at",
+	    json_object_new_int64(m->updated_at));
+	json_object_object_add(x, "finished_at",
+	    json_object_new_int64(m->finished_at));
+	json_object_object_add(x, "ordered_at",
+	    json_object_new_int64(m->ordered_at));
+	return x;
+}
+
+static int
+mig_json_cb(void *arg, const struct store_mig *m, struct vouch_err *e)
+{
+	(void)e;
+	json_object_array_add(arg, mig_json(m));
 	return 0;
 }
 
@@ -2643,6 +3660,182 @@ admin_cmd(struct svc *s, const char *cmd, json_object *req, json_object *o,
 		q.max = (int)max;
 		if ((r = store_alerts(s->store, &q, alert_json, a, e)) < 0)
 			goto out;
+	} else if (strcmp(cmd, "protect") == 0) {
+		struct store_pair p;
+		const char *target = NULL, *guard = NULL, *host = NULL;
+		int64_t vcpus = 0, mib = 0;
+
+		if ((r = get_str_arg(req, "target", &target, e)) < 0 ||
+		    (r = get_str_arg(req, "guard", &guard, e)) < 0 ||
+		    (r = get_str_arg(req, "host", &host, e)) < 0 ||
+		    (r = get_int_arg(req, "vcpus", 0, 1000000, &vcpus, e)) < 0 ||
+		    (r = get_int_arg(req, "mem_mib", 0, 1LL << 40, &mib, e)) < 0)
+			goto out;
+		if (target == NULL || guard == NULL || host == NULL) {
+			r = vouch_err_set(e, VOUCH_E_FORMAT, "protect: 'target', "
+			    "'guard' and 'host' (strings) required");
+			goto out;
+		}
+		if (!order_vm_name_ok(target) || !order_vm_name_ok(guard) ||
+		    strcmp(target, guard) == 0) {
+			r = vouch_err_set(e, VOUCH_E_FORMAT, "protect: target "
+			    "and guard must be two different VM names "
+			    "([A-Za-z0-9._-], 1..%d bytes)", STORE_VM_MAX - 1);
+			goto out;
+		}
+		if (region_find(s->region, host) == NULL) {
+			r = vouch_err_set(e, VOUCH_E_NOTFOUND, "protect: %s is "
+			    "not a host of the region", host);
+			goto out;
+		}
+		memset(&p, 0, sizeof(p));
+		snprintf(p.target, sizeof(p.target), "%s", target);
+		snprintf(p.guard, sizeof(p.guard), "%s", guard);
+		snprintf(p.host, sizeof(p.host), "%s", host);
+		p.vcpus = (uint32_t)vcpus;
+		p.mem_mib = (uint64_t)mib;
+		p.added_at = now;
+		if ((r = store_pair_put(s->store, &p, e)) < 0)
+			goto out;
+		json_object_object_add(o, "pair", pair_json(&p));
+	} else if (strcmp(cmd, "unprotect") == 0) {
+		const char *target = NULL;
+		struct store_mig *m;
+
+		if ((r = get_str_arg(req, "target", &target, e)) < 0)
+			goto out;
+		if (target == NULL) {
+			r = vouch_err_set(e, VOUCH_E_FORMAT, "unprotect: 'target' "
+			    "(string) required");
+			goto out;
+		}
+		if ((m = malloc(sizeof(*m))) == NULL) {
+			r = vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if (store_mig_active(s->store, target, m, NULL) == 0) {
+			r = vouch_err_set(e, VOUCH_E_STATE, "unprotect: %s is "
+			    "being migrated (migration %lld)", target, m->id);
+			free(m);
+			goto out;
+		}
+		free(m);
+		if ((r = store_pair_del(s->store, target, e)) < 0)
+			goto out;
+		json_object_object_add(o, "target", jstr(target));
+	} else if (strcmp(cmd, "pairs") == 0) {
+		json_object *a = json_object_new_array();
+
+		json_object_object_add(o, "pairs", a);
+		if ((r = store_pairs(s->store, pair_json_cb, a, e)) < 0)
+			goto out;
+	} else if (strcmp(cmd, "migrations") == 0) {
+		json_object *a = json_object_new_array();
+		int64_t id = 0, limit = 50;
+		const char *target = NULL;
+
+		json_object_object_add(o, "migrations", a);
+		if ((r = get_int_arg(req, "id", 1, INT64_MAX, &id, e)) < 0 ||
+		    (r = get_int_arg(req, "limit", 1, MIGS_MAX, &limit, e)) < 0 ||
+		    (r = get_str_arg(req, "target", &target, e)) < 0)
+			goto out;
+		if (id > 0) {
+			struct store_mig *m = malloc(sizeof(*m));
+
+			if (m == NULL) {
+				r = vouch_err_set(e, VOUCH_E_NOMEM, "out of "
+				    "memory");
+				goto out;
+			}
+			if ((r = store_mig_get(s->store, id, m, e)) == 0)
+				json_object_array_add(a, mig_json(m));
+			free(m);
+			if (r < 0)
+				goto out;
+		} else {
+			struct store_mig_query q = { target, 0, (int)limit };
+
+			if ((r = store_migs(s->store, &q, mig_json_cb, a, e)) < 0)
+				goto out;
+		}
+	} else if (strcmp(cmd, "migrate") == 0) {
+		const char *target = NULL, *to = NULL;
+		struct store_pair p;
+		struct store_mig *m;
+		char dests[sizeof(m->dests)];
+		int k, found = 0;
+
+		if ((r = get_str_arg(req, "target", &target, e)) < 0 ||
+		    (r = get_str_arg(req, "to", &to, e)) < 0)
+			goto out;
+		if (target == NULL || to == NULL) {
+			r = vouch_err_set(e, VOUCH_E_FORMAT, "migrate: 'target' "
+			    "and 'to' (strings) required");
+			goto out;
+		}
+		if ((r = store_pair_get(s->store, target, &p, e)) < 0)
+			goto out;
+		if ((m = malloc(sizeof(*m))) == NULL) {
+			r = vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if (store_mig_active(s->store, target, m, NULL) == 0) {
+			r = vouch_err_set(e, VOUCH_E_STATE, "migrate: %s is "
+			    "already being migrated (migration %lld)", target,
+			    m->id);
+			free(m);
+			goto out;
+		}
+		if (strcmp(to, p.host) == 0) {
+			free(m);
+			r = vouch_err_set(e, VOUCH_E_STATE, "migrate: %s already "
+			    "runs on %s", target, to);
+			goto out;
+		}
+		if (ivt_host_get(s->ivt, to, rec, NULL) < 0 ||
+		    rec->state != IVT_TRUSTED) {
+			free(m);
+			r = vouch_err_set(e, VOUCH_E_STATE, "migrate: %s is %s, "
+			    "not TRUSTED", to, ivt_host_get(s->ivt, to, rec,
+			    NULL) < 0 ? "not in the IVT" :
+			    ivt_state_name(rec->state));
+			goto out;
+		}
+		if ((k = plan_dests(s, &p, p.host, dests, sizeof(dests),
+		    e)) < 0) {
+			free(m);
+			r = k;
+			goto out;
+		}
+		for (i = 0; i < (size_t)k; i++) {
+			const char *d = dests;
+			size_t j;
+
+			for (j = 0; j < i; j++)
+				d = strchr(d, ',') + 1;
+			if (strncmp(d, to, strlen(to)) == 0 &&
+			    (d[strlen(to)] == ',' || d[strlen(to)] == '\0'))
+				found = 1;
+		}
+		if (!found) {
+			free(m);
+			r = vouch_err_set(e, VOUCH_E_STATE, "migrate: %s is not "
+			    "an eligible destination for %s (%u vCPUs, %llu "
+			    "MiB: stale quorum or no capacity)", to, target,
+			    p.vcpus, (unsigned long long)p.mem_mib);
+			goto out;
+		}
+		mig_init(s, m, &p, "manual", s->conf.evac_standby);
+		snprintf(m->dests, sizeof(m->dests), "%s", to);
+		if ((r = store_mig_put(s->store, m, 0, e)) < 0) {
+			free(m);
+			goto out;
+		}
+		emit(s, SVC_INFO, "manual migration %lld: %s (guard %s) from %s "
+		    "to %s", m->id, m->target, m->guard, m->source, to);
+		order_enqueue(s, m->id, 0, 0);
+		json_object_object_add(o, "id", json_object_new_int64(m->id));
+		free(m);
 	} else if (strcmp(cmd, "epoch-advance") == 0) {
 		if (!s->conf.allow_faults) {
 			r = vouch_err_set(e, VOUCH_E_STATE, "epoch-advance is a "
@@ -2655,7 +3848,8 @@ admin_cmd(struct svc *s, const char *cmd, json_object *req, json_object *o,
 		    json_object_new_int64((int64_t)s->epoch));
 	} else
 		r = vouch_err_set(e, VOUCH_E_FORMAT, "unknown command '%s' "
-		    "(status, hosts, ivt, rank, host, events, alerts, ak)", cmd);
+		    "(status, hosts, ivt, rank, host, events, alerts, ak, pairs, "
+		    "protect, unprotect, migrations, migrate)", cmd);
 out:
 	free(rec);
 	return r;
@@ -2931,6 +4125,7 @@ svc_new(const struct tcbd_conf *c, const struct svc_hooks *hooks,
 		return vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->jobs_cv, NULL);
+	pthread_cond_init(&s->ord_cv, NULL);
 	s->conf = *c;
 	if (hooks != NULL)
 		s->hooks = *hooks;
@@ -2971,7 +4166,11 @@ svc_new(const struct tcbd_conf *c, const struct svc_hooks *hooks,
 	s->have_prev = 0;
 	pthread_mutex_lock(&s->mu);
 	perform(s, &acts);
+	/* Orders a previous run planned but never delivered. */
+	r = requeue_orders(s, e);
 	pthread_mutex_unlock(&s->mu);
+	if (r < 0)
+		goto fail;
 	ivt_actions_free(&acts);
 	*out = s;
 	return 0;
@@ -2997,6 +4196,9 @@ svc_free(struct svc *s)
 	region_free(s->region);
 	free(s->queue);
 	free(s->inflight);
+	free(s->orders);
+	free(s->ord_inflight);
+	pthread_cond_destroy(&s->ord_cv);
 	OPENSSL_cleanse(s->rnd, sizeof(s->rnd));
 	OPENSSL_cleanse(s->prev_rnd, sizeof(s->prev_rnd));
 	pthread_cond_destroy(&s->jobs_cv);

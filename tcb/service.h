@@ -24,6 +24,14 @@
  *	      the batch's one store transaction committed (a guard's
  *	      findings; region hosts only, the sender is the certificate)
  *	  STATUS_REQUEST -> STATUS_REPLY (admins only; repeatable)
+ *	  MIG_REPORT* (pipelined) -> ACK{SEQ} each once stored; the sender
+ *	      must be the migration's source host (region hosts only)
+ *	  ATTEST_REQUEST{SUBJECT} -> VERDICT{SUBJECT, VERIFIER = tcbd,
+ *	      TIME, RESULT, REASON}: a direct attestation with a fresh nonce
+ *	      run right then, in the caller's thread (the connection's),
+ *	      without the lock during the challenge; PASS only if the
+ *	      evidence verified and the subject is TRUSTED.  MIG_REPORT and
+ *	      ATTEST_REQUEST may follow each other on one connection.
  *	Anything else, or any refusal: ERROR and close.
  *
  * Verdicts are re-verified here with the subject's enrolled AK, the
@@ -75,6 +83,15 @@ typedef int (*svc_challenge_fn)(void *arg, const char *host,
     const uint8_t nonce[WIRE_NONCE_LEN], const char *pcr_sel, uint32_t flags,
     uint8_t **evidence, size_t *len, struct vouch_err *e);
 
+/*
+ * The transport of an evacuation order (conversation 9): send
+ * MIG_ORDER{SEQ = id, JSON = json} to host (the source) after HELLO.
+ * 0: ACK{SEQ = id}; 1: the source answered ERROR (its message in
+ * why[cap]); negative: unreachable or nonsense (retried).
+ */
+typedef int (*svc_order_fn)(void *arg, const char *host, uint64_t id,
+    const char *json, char *why, size_t cap, struct vouch_err *e);
+
 struct svc_hooks {
 	/* Messages for the log; NULL drops them.  msg has no newline. */
 	void		(*event)(void *arg, enum svc_level lvl, const char *msg);
@@ -83,6 +100,8 @@ struct svc_hooks {
 	/* NULL: mutual TLS to the host's region address (conversation 5). */
 	svc_challenge_fn challenge;
 	void		*arg;
+	/* NULL: mutual TLS to the source's region address (conversation 9). */
+	svc_order_fn	order;
 };
 
 struct svc;
@@ -180,6 +199,27 @@ int svc_direct_next(struct svc *s, int timeout_ms, struct svc_job *job);
 void svc_direct_run(struct svc *s, const struct svc_job *job);
 /* Run every queued job in this thread (tests); returns how many ran. */
 size_t svc_direct_run_pending(struct svc *s);
+
+/* --- evacuation orders (conversation 9) ------------------------------ */
+
+/*
+ * EMIT_UNTRUSTED plans an evacuation of every protected pair on the host
+ * (docs/tcb.md, "Evacuation"): each becomes a migration row and an order
+ * job.  The daemon's order worker delivers them: svc_order_next waits
+ * up to timeout_ms for a job that is due (1 and *job, 0 on timeout, -1
+ * after svc_stop()); svc_order_run sends it (hooks.order or mutual TLS)
+ * and records the answer: ACK -> ordered, ERROR -> FAILED, unreachable
+ * -> retried with backoff until the report timeout, then LOST + alert.
+ */
+struct svc_order_job {
+	long long	id;		/* the migration */
+	int64_t		not_before;	/* RC-TCB clock, ms */
+	unsigned	attempts;
+};
+int svc_order_next(struct svc *s, int timeout_ms, struct svc_order_job *job);
+void svc_order_run(struct svc *s, const struct svc_order_job *job);
+/* Run every due order job in this thread (tests); returns how many ran. */
+size_t svc_order_run_pending(struct svc *s);
 
 /* --- administration -------------------------------------------------- */
 

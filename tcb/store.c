@@ -2,6 +2,7 @@
  * store.c - backend selection and the two operations the daemon uses:
  * store_sync (IVT changes -> one transaction) and store_load.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,4 +265,185 @@ store_alerts(struct store *s, const struct store_alert_query *q,
 		return vouch_err_set(e, VOUCH_E_UNSUPPORTED,
 		    "store %s: no alerts", s->ops->name);
 	return s->ops->alerts(s->ctx, q, cb, arg, e);
+}
+
+/* ---- pairs and migrations (schema 4) ---- */
+
+static int
+no_migs(const struct store *s, struct vouch_err *e)
+{
+	return vouch_err_set(e, VOUCH_E_UNSUPPORTED,
+	    "store %s: no pairs or migrations", s->ops->name);
+}
+
+static int
+do_put_pair(struct store *s, const void *a, const void *b,
+    struct vouch_err *e)
+{
+	(void)b;
+	return s->ops->put_pair(s->ctx, a, e);
+}
+
+int
+store_pair_put(struct store *s, const struct store_pair *p,
+    struct vouch_err *e)
+{
+	if (s->ops->put_pair == NULL)
+		return no_migs(s, e);
+	return store_txn(s, do_put_pair, p, NULL, e);
+}
+
+struct pair_find {
+	const char		*target;
+	struct store_pair	*out;
+	int			 found;
+};
+
+static int
+pair_find_cb(void *arg, const struct store_pair *p, struct vouch_err *e)
+{
+	struct pair_find *f = arg;
+
+	(void)e;
+	if (strcmp(p->target, f->target) == 0) {
+		*f->out = *p;
+		f->found = 1;
+	}
+	return 0;
+}
+
+int
+store_pair_get(struct store *s, const char *target, struct store_pair *p,
+    struct vouch_err *e)
+{
+	struct store_pair tmp;
+	struct pair_find f = { target, &tmp, 0 };
+	int r;
+
+	if (s->ops->pairs == NULL)
+		return no_migs(s, e);
+	if ((r = s->ops->pairs(s->ctx, pair_find_cb, &f, e)) < 0)
+		return r;
+	if (!f.found)
+		return vouch_err_set(e, VOUCH_E_NOTFOUND, "%s: not a protected "
+		    "target", target);
+	*p = tmp;
+	return 0;
+}
+
+static int
+do_del_pair(struct store *s, const void *a, const void *b,
+    struct vouch_err *e)
+{
+	(void)b;
+	return s->ops->del_pair(s->ctx, a, e);
+}
+
+int
+store_pair_del(struct store *s, const char *target, struct vouch_err *e)
+{
+	struct store_pair p;
+	int r;
+
+	if (s->ops->del_pair == NULL)
+		return no_migs(s, e);
+	if ((r = store_pair_get(s, target, &p, e)) < 0)
+		return r;
+	return store_txn(s, do_del_pair, target, NULL, e);
+}
+
+int
+store_pair_move(struct store *s, const char *target, const char *host,
+    struct vouch_err *e)
+{
+	struct store_pair p;
+	int r;
+
+	if ((r = store_pair_get(s, target, &p, e)) < 0)
+		return r;
+	snprintf(p.host, sizeof(p.host), "%s", host);
+	return store_pair_put(s, &p, e);
+}
+
+int
+store_pairs(struct store *s, store_pair_cb cb, void *arg, struct vouch_err *e)
+{
+	if (s->ops->pairs == NULL)
+		return no_migs(s, e);
+	return s->ops->pairs(s->ctx, cb, arg, e);
+}
+
+int
+store_mig_put(struct store *s, struct store_mig *m, int move_pair,
+    struct vouch_err *e)
+{
+	struct store_pair p;
+	int have_pair = 0, r;
+
+	if (s->ops->put_mig == NULL)
+		return no_migs(s, e);
+	if (move_pair && m->host[0] != '\0' &&
+	    store_pair_get(s, m->target, &p, NULL) == 0) {
+		snprintf(p.host, sizeof(p.host), "%s", m->host);
+		have_pair = 1;
+	}
+	if ((r = s->ops->begin(s->ctx, e)) < 0)
+		return r;
+	if ((r = s->ops->put_mig(s->ctx, m, e)) < 0 ||
+	    (have_pair && (r = s->ops->put_pair(s->ctx, &p, e)) < 0) ||
+	    (r = s->ops->commit(s->ctx, e)) < 0) {
+		s->ops->rollback(s->ctx);
+		return r;
+	}
+	return 0;
+}
+
+int
+store_mig_get(struct store *s, long long id, struct store_mig *m,
+    struct vouch_err *e)
+{
+	if (s->ops->get_mig == NULL)
+		return no_migs(s, e);
+	return s->ops->get_mig(s->ctx, id, m, e);
+}
+
+int
+store_migs(struct store *s, const struct store_mig_query *q, store_mig_cb cb,
+    void *arg, struct vouch_err *e)
+{
+	if (s->ops->migs == NULL)
+		return no_migs(s, e);
+	return s->ops->migs(s->ctx, q, cb, arg, e);
+}
+
+static int
+mig_first_cb(void *arg, const struct store_mig *m, struct vouch_err *e)
+{
+	struct store_mig *out = arg;
+
+	(void)e;
+	if (out->id == 0)
+		*out = *m;
+	return 0;
+}
+
+int
+store_mig_active(struct store *s, const char *target, struct store_mig *m,
+    struct vouch_err *e)
+{
+	struct store_mig_query q = { target, 1, 1 };
+	struct store_mig *tmp;
+	int r;
+
+	if ((tmp = calloc(1, sizeof(*tmp))) == NULL)
+		return vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
+	if ((r = store_migs(s, &q, mig_first_cb, tmp, e)) == 0) {
+		if (tmp->id == 0)
+			r = vouch_err_set(e, VOUCH_E_NOTFOUND, "%s: no running "
+			    "migration", target);
+		else
+			*m = *tmp;
+	}
+	free(tmp);
+	return r;
 }

@@ -25,6 +25,11 @@
  *	alert/<seq>                 one store_alert: a guard finding a host
  *	                            sent (ALERT, docs/protocol.md 8); the
  *	                            newest STORE_ALERT_KEEP per host are kept
+ *	pair/<target>               one store_pair: a protected target VM,
+ *	                            its guard VM and the host they run on
+ *	migration/<id>              one store_mig: an evacuation or manual
+ *	                            co-migration and its progress
+ *	                            (docs/protocol.md 9); ids never repeat
  *
  * The AK binding is the registrar's record (enrolment, docs/protocol.md
  * conversation 1): it is written only after a successful credential
@@ -43,8 +48,9 @@
 #include "common/err.h"
 #include "tcb/ivt.h"
 
-#define STORE_SCHEMA_VERSION	3	/* 1: no ak/meta tables, 2: no alerts
-					   (both upgraded in place) */
+#define STORE_SCHEMA_VERSION	4	/* 1: no ak/meta tables, 2: no alerts,
+					   3: no pairs/migrations (all
+					   upgraded in place) */
 
 #define STORE_AK_PUB_MAX	1024	/* marshalled TPM2B_PUBLIC */
 #define STORE_AK_NAME_MAX	66	/* nameAlg + digest */
@@ -97,6 +103,64 @@ struct store_ak {
 
 /* Called by load_aks in host-name order; valid during the call only. */
 typedef int (*store_ak_cb)(void *arg, const struct store_ak *ak,
+    struct vouch_err *e);
+
+/*
+ * A protected pair: the target VM and its guard VM run together on host
+ * (updated when a migration of the pair finishes DONE).  vcpus and
+ * mem_mib are the pair's together (target + guard): what a destination
+ * must have room for.
+ */
+#define STORE_VM_MAX		64	/* VM names with the NUL (ORDER_NAME_MAX) */
+#define STORE_DESTS_MAX		16	/* = COMIG_MAX_DESTS */
+#define STORE_MSG_MAX		256	/* = ORDER_MSG_MAX */
+
+struct store_pair {
+	char		target[STORE_VM_MAX], guard[STORE_VM_MAX];
+	char		host[IVT_NAME_MAX + 1];
+	uint32_t	vcpus;
+	uint64_t	mem_mib;
+	int64_t		added_at;	/* RC-TCB clock, ms */
+};
+typedef int (*store_pair_cb)(void *arg, const struct store_pair *p,
+    struct vouch_err *e);
+
+/*
+ * One migration.  result: "" while it runs, then "DONE", "FAILED" or
+ * "LOST" (no report for the report timeout).  dests: the ranked
+ * destinations, comma-separated, best first; host: the destination in
+ * use ("" none yet).  phase: a comig_phase_name().  ordered_at: when
+ * the source's vouchd acknowledged the MIG_ORDER (0: not yet; the
+ * RC-TCB re-sends orders not acknowledged, also after a restart).
+ */
+#define STORE_RESULT_RUNNING	""
+struct store_mig {
+	long long	id;		/* 0 on create: assigned */
+	char		target[STORE_VM_MAX], guard[STORE_VM_MAX];
+	char		source[IVT_NAME_MAX + 1];
+	char		dests[STORE_DESTS_MAX * (IVT_NAME_MAX + 1)];
+	char		mode[16];	/* "evacuate" | "manual" */
+	char		strategy[16];	/* "plain" | "standby" */
+	char		phase[24];
+	char		host[IVT_NAME_MAX + 1];
+	uint64_t	bytes, total;
+	double		mbps;
+	char		result[8];
+	char		error[STORE_MSG_MAX];
+	int		target_paused, tries;
+	int64_t		downtime_ms, total_ms;
+	int64_t		created_at, updated_at, finished_at;	/* ms; 0 none */
+	int64_t		ordered_at;
+};
+
+/* Which migrations: target NULL = any; active_only = result ""; newest
+ * (largest id) first, at most limit. */
+struct store_mig_query {
+	const char	*target;
+	int		 active_only;
+	int		 limit;
+};
+typedef int (*store_mig_cb)(void *arg, const struct store_mig *m,
     struct vouch_err *e);
 
 /* Called by load_all, hosts in name order, each with all its verdicts
@@ -154,6 +218,23 @@ struct store_ops {
 		    struct vouch_err *e);
 	int	(*alerts)(void *ctx, const struct store_alert_query *q,
 		    store_alert_cb cb, void *arg, struct vouch_err *e);
+	/*
+	 * Pairs and migrations (schema 4).  put_pair (insert or replace),
+	 * del_pair and put_mig run within begin/commit; put_mig inserts
+	 * when m->id is 0 (and sets it), else replaces row m->id.  pairs,
+	 * get_mig (VOUCH_E_NOTFOUND) and migs run outside.  A backend may
+	 * leave all five NULL (VOUCH_E_UNSUPPORTED from the wrappers).
+	 */
+	int	(*put_pair)(void *ctx, const struct store_pair *p,
+		    struct vouch_err *e);
+	int	(*del_pair)(void *ctx, const char *target, struct vouch_err *e);
+	int	(*pairs)(void *ctx, store_pair_cb cb, void *arg,
+		    struct vouch_err *e);
+	int	(*put_mig)(void *ctx, struct store_mig *m, struct vouch_err *e);
+	int	(*get_mig)(void *ctx, long long id, struct store_mig *m,
+		    struct vouch_err *e);
+	int	(*migs)(void *ctx, const struct store_mig_query *q,
+		    store_mig_cb cb, void *arg, struct vouch_err *e);
 };
 
 extern const struct store_ops store_sqlite_ops;
@@ -213,5 +294,39 @@ int store_alerts_put(struct store *s, struct store_alert *v, size_t n,
 /* Read alerts back (see store_ops.alerts). */
 int store_alerts(struct store *s, const struct store_alert_query *q,
     store_alert_cb cb, void *arg, struct vouch_err *e);
+
+/*
+ * Protected pairs, each write in its own durable transaction.
+ * store_pair_del: VOUCH_E_NOTFOUND if target is not protected.
+ * store_pair_move: the pair's host := host (VOUCH_E_NOTFOUND if absent).
+ * store_pairs: every pair, in target order.
+ */
+int store_pair_put(struct store *s, const struct store_pair *p,
+    struct vouch_err *e);
+int store_pair_del(struct store *s, const char *target, struct vouch_err *e);
+int store_pair_move(struct store *s, const char *target, const char *host,
+    struct vouch_err *e);
+int store_pairs(struct store *s, store_pair_cb cb, void *arg,
+    struct vouch_err *e);
+/* The pair of target (VOUCH_E_NOTFOUND); *p only on success. */
+int store_pair_get(struct store *s, const char *target, struct store_pair *p,
+    struct vouch_err *e);
+
+/*
+ * Migrations.  store_mig_put creates (m->id 0: the new id is set) or
+ * replaces row m->id, durably; if move_pair, the same transaction also
+ * moves m->target's pair to m->host (a migration that finished DONE).
+ * store_mig_get: VOUCH_E_NOTFOUND if no such id.  store_migs: see
+ * struct store_mig_query.  store_mig_active: the running migration of
+ * target (result ""), VOUCH_E_NOTFOUND if none.
+ */
+int store_mig_put(struct store *s, struct store_mig *m, int move_pair,
+    struct vouch_err *e);
+int store_mig_get(struct store *s, long long id, struct store_mig *m,
+    struct vouch_err *e);
+int store_migs(struct store *s, const struct store_mig_query *q,
+    store_mig_cb cb, void *arg, struct vouch_err *e);
+int store_mig_active(struct store *s, const char *target, struct store_mig *m,
+    struct vouch_err *e);
 
 #endif

@@ -5,7 +5,7 @@
  * transaction in flight, which nobody acknowledged.  Statements are
  * prepared once at open.  The schema is versioned with PRAGMA
  * user_version: 0 (new file) creates it, an older version is upgraded
- * one schema_step at a time (1 -> 2 -> 3), STORE_SCHEMA_VERSION opens,
+ * one schema_step at a time (1 -> 2 -> 3 -> 4), STORE_SCHEMA_VERSION opens,
  * anything else is refused rather than guessed at.
  */
 #include <stdio.h>
@@ -68,12 +68,43 @@ static const char schema_v3[] =
     "CREATE INDEX alerts_host ON alerts (host, seq);"
     "PRAGMA user_version = 3;";
 
+/*
+ * Version 4 adds the protected pairs and the migrations (evacuations,
+ * docs/protocol.md 9).  Migration ids never repeat (AUTOINCREMENT); the
+ * index serves "the running migration of this target".
+ */
+static const char schema_v4[] =
+    "CREATE TABLE pairs ("
+    " target TEXT PRIMARY KEY, guard TEXT NOT NULL, host TEXT NOT NULL,"
+    " vcpus INTEGER NOT NULL, mem_mib INTEGER NOT NULL,"
+    " added_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE migrations ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL,"
+    " guard TEXT NOT NULL, source TEXT NOT NULL, dests TEXT NOT NULL,"
+    " mode TEXT NOT NULL, strategy TEXT NOT NULL, phase TEXT NOT NULL,"
+    " host TEXT NOT NULL, bytes INTEGER NOT NULL, total INTEGER NOT NULL,"
+    " mbps REAL NOT NULL, result TEXT NOT NULL, error TEXT NOT NULL,"
+    " target_paused INTEGER NOT NULL, tries INTEGER NOT NULL,"
+    " downtime_ms INTEGER NOT NULL, total_ms INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " finished_at INTEGER NOT NULL, ordered_at INTEGER NOT NULL);"
+    "CREATE INDEX migrations_target ON migrations (target, result, id);"
+    "PRAGMA user_version = 4;";
+
 enum {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_PUT_HOST, Q_DEL_HOST, Q_DEL_VERDICTS,
 	Q_PUT_VERDICT, Q_PUT_EVENT, Q_HOSTS, Q_VERDICTS, Q_EVENTS,
 	Q_AK_OWNER, Q_PUT_AK, Q_DEL_AK, Q_AKS, Q_PUT_META, Q_GET_META,
-	Q_PUT_ALERT, Q_PRUNE_ALERTS, Q_ALERTS, Q_COUNT_
+	Q_PUT_ALERT, Q_PRUNE_ALERTS, Q_ALERTS,
+	Q_PUT_PAIR, Q_DEL_PAIR, Q_PAIRS, Q_INS_MIG, Q_UPD_MIG, Q_GET_MIG,
+	Q_MIGS, Q_COUNT_
 };
+
+#define MIG_COLS "id, target, guard, source, dests, mode, strategy, phase," \
+	" host, bytes, total, mbps, result, error, target_paused, tries," \
+	" downtime_ms, total_ms, created_at, updated_at, finished_at," \
+	" ordered_at"
+
 
 static const char *const sql[Q_COUNT_] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -109,6 +140,24 @@ static const char *const sql[Q_COUNT_] = {
 	[Q_ALERTS] = "SELECT seq, host, target, type, critical, time, received,"
 	    " json FROM alerts WHERE (?1 IS NULL OR host = ?1) AND"
 	    " (?2 IS NULL OR target = ?2) ORDER BY seq DESC LIMIT ?3",
+	[Q_PUT_PAIR] = "INSERT OR REPLACE INTO pairs VALUES (?1,?2,?3,?4,?5,?6)",
+	[Q_DEL_PAIR] = "DELETE FROM pairs WHERE target = ?1",
+	[Q_PAIRS] = "SELECT target, guard, host, vcpus, mem_mib, added_at"
+	    " FROM pairs ORDER BY target",
+	[Q_INS_MIG] = "INSERT INTO migrations (target, guard, source, dests,"
+	    " mode, strategy, phase, host, bytes, total, mbps, result, error,"
+	    " target_paused, tries, downtime_ms, total_ms, created_at,"
+	    " updated_at, finished_at, ordered_at) VALUES (?2,?3,?4,?5,?6,?7,"
+	    "?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)",
+	[Q_UPD_MIG] = "UPDATE migrations SET target=?2, guard=?3, source=?4,"
+	    " dests=?5, mode=?6, strategy=?7, phase=?8, host=?9, bytes=?10,"
+	    " total=?11, mbps=?12, result=?13, error=?14, target_paused=?15,"
+	    " tries=?16, downtime_ms=?17, total_ms=?18, created_at=?19,"
+	    " updated_at=?20, finished_at=?21, ordered_at=?22 WHERE id = ?1",
+	[Q_GET_MIG] = "SELECT " MIG_COLS " FROM migrations WHERE id = ?1",
+	[Q_MIGS] = "SELECT " MIG_COLS " FROM migrations WHERE"
+	    " (?1 IS NULL OR target = ?1) AND (?2 = 0 OR result = '')"
+	    " ORDER BY id DESC LIMIT ?3",
 };
 
 struct sq {
@@ -238,6 +287,11 @@ sq_open(const char *where, void **ctx, struct vouch_err *e)
 	}
 	if (ver == 2) {
 		if ((r = schema_step(q, 2, schema_v3, "upgrade schema", e)) < 0)
+			goto fail;
+		ver = 3;
+	}
+	if (ver == 3) {
+		if ((r = schema_step(q, 3, schema_v4, "upgrade schema", e)) < 0)
 			goto fail;
 	} else if (ver != STORE_SCHEMA_VERSION) {
 		r = vouch_err_set(e, VOUCH_E_UNSUPPORTED,
@@ -716,6 +770,171 @@ sq_alerts(void *ctx, const struct store_alert_query *qr, store_alert_cb cb,
 	return done(q, st, r < 0 ? SQLITE_DONE : rc, r, e);
 }
 
+static int
+sq_put_pair(void *ctx, const struct store_pair *p, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_PUT_PAIR];
+
+	bind_text(st, 1, p->target);
+	bind_text(st, 2, p->guard);
+	bind_text(st, 3, p->host);
+	bind_int(st, 4, p->vcpus);
+	bind_int(st, 5, (long long)p->mem_mib);
+	bind_int(st, 6, p->added_at);
+	return run(q, Q_PUT_PAIR, e);
+}
+
+static int
+sq_del_pair(void *ctx, const char *target, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+
+	bind_text(q->st[Q_DEL_PAIR], 1, target);
+	return run(q, Q_DEL_PAIR, e);
+}
+
+static int
+sq_pairs(void *ctx, store_pair_cb cb, void *arg, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_PAIRS];
+	struct store_pair p;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&p, 0, sizeof(p));
+		col_text(st, 0, p.target, sizeof(p.target));
+		col_text(st, 1, p.guard, sizeof(p.guard));
+		col_text(st, 2, p.host, sizeof(p.host));
+		p.vcpus = (uint32_t)col(st, 3);
+		p.mem_mib = (uint64_t)col(st, 4);
+		p.added_at = col(st, 5);
+		if ((r = cb(arg, &p, e)) < 0)
+			break;
+	}
+	return done(q, st, r < 0 ? SQLITE_DONE : rc, r, e);
+}
+
+static void
+bind_mig(sqlite3_stmt *st, const struct store_mig *m)
+{
+	bind_int(st, 1, m->id);
+	bind_text(st, 2, m->target);
+	bind_text(st, 3, m->guard);
+	bind_text(st, 4, m->source);
+	bind_text(st, 5, m->dests);
+	bind_text(st, 6, m->mode);
+	bind_text(st, 7, m->strategy);
+	bind_text(st, 8, m->phase);
+	bind_text(st, 9, m->host);
+	bind_int(st, 10, (long long)m->bytes);
+	bind_int(st, 11, (long long)m->total);
+	sqlite3_bind_double(st, 12, m->mbps);
+	bind_text(st, 13, m->result);
+	bind_text(st, 14, m->error);
+	bind_int(st, 15, m->target_paused);
+	bind_int(st, 16, m->tries);
+	bind_int(st, 17, m->downtime_ms);
+	bind_int(st, 18, m->total_ms);
+	bind_int(st, 19, m->created_at);
+	bind_int(st, 20, m->updated_at);
+	bind_int(st, 21, m->finished_at);
+	bind_int(st, 22, m->ordered_at);
+}
+
+static void
+col_mig(sqlite3_stmt *st, struct store_mig *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->id = col(st, 0);
+	col_text(st, 1, m->target, sizeof(m->target));
+	col_text(st, 2, m->guard, sizeof(m->guard));
+	col_text(st, 3, m->source, sizeof(m->source));
+	col_text(st, 4, m->dests, sizeof(m->dests));
+	col_text(st, 5, m->mode, sizeof(m->mode));
+	col_text(st, 6, m->strategy, sizeof(m->strategy));
+	col_text(st, 7, m->phase, sizeof(m->phase));
+	col_text(st, 8, m->host, sizeof(m->host));
+	m->bytes = (uint64_t)col(st, 9);
+	m->total = (uint64_t)col(st, 10);
+	m->mbps = sqlite3_column_double(st, 11);
+	col_text(st, 12, m->result, sizeof(m->result));
+	col_text(st, 13, m->error, sizeof(m->error));
+	m->target_paused = (int)col(st, 14);
+	m->tries = (int)col(st, 15);
+	m->downtime_ms = col(st, 16);
+	m->total_ms = col(st, 17);
+	m->created_at = col(st, 18);
+	m->updated_at = col(st, 19);
+	m->finished_at = col(st, 20);
+	m->ordered_at = col(st, 21);
+}
+
+static int
+sq_put_mig(void *ctx, struct store_mig *m, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	int which = m->id == 0 ? Q_INS_MIG : Q_UPD_MIG, r;
+
+	bind_mig(q->st[which], m);
+	if ((r = run(q, which, e)) < 0)
+		return r;
+	if (which == Q_INS_MIG)
+		m->id = sqlite3_last_insert_rowid(q->db);
+	else if (sqlite3_changes(q->db) != 1)
+		return vouch_err_set(e, VOUCH_E_NOTFOUND, "migration %lld: "
+		    "no such migration", m->id);
+	return 0;
+}
+
+static int
+sq_get_mig(void *ctx, long long id, struct store_mig *m, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_GET_MIG];
+	int rc;
+
+	bind_int(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		col_mig(st, m);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return vouch_err_set(e, VOUCH_E_NOTFOUND, "migration %lld: no "
+		    "such migration", id);
+	return vouch_err_set(e, VOUCH_E_IO, "%s: migrations: %s", q->path,
+	    sqlite3_errstr(rc));
+}
+
+static int
+sq_migs(void *ctx, const struct store_mig_query *qr, store_mig_cb cb,
+    void *arg, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *st = q->st[Q_MIGS];
+	struct store_mig *m;
+	int rc, r = 0;
+
+	if ((m = malloc(sizeof(*m))) == NULL)
+		return vouch_err_set(e, VOUCH_E_NOMEM, "out of memory");
+	if (qr->target != NULL)
+		bind_text(st, 1, qr->target);
+	bind_int(st, 2, qr->active_only != 0);
+	bind_int(st, 3, qr->limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		col_mig(st, m);
+		if ((r = cb(arg, m, e)) < 0)
+			break;
+	}
+	sqlite3_clear_bindings(st);
+	free(m);
+	return done(q, st, r < 0 ? SQLITE_DONE : rc, r, e);
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -736,4 +955,10 @@ const struct store_ops store_sqlite_ops = {
 	.get_meta = sq_get_meta,
 	.put_alert = sq_put_alert,
 	.alerts = sq_alerts,
+	.put_pair = sq_put_pair,
+	.del_pair = sq_del_pair,
+	.pairs = sq_pairs,
+	.put_mig = sq_put_mig,
+	.get_mig = sq_get_mig,
+	.migs = sq_migs,
 };

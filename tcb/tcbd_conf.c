@@ -17,6 +17,7 @@ tcbd_conf_default(struct tcbd_conf *c)
 	snprintf(c->admin_socket, sizeof(c->admin_socket), "%s",
 	    TCBD_DEFAULT_SOCKET);
 	c->max_connections = TCBD_DEFAULT_MAXCONN;
+	c->evac_report_timeout = TCBD_DEFAULT_REPORT_TIMEOUT;
 	ivt_config_default(&c->ivt);
 	rank_weights_default(&c->rank);
 }
@@ -86,6 +87,39 @@ load_rank(const config_setting_t *s, struct rank_weights *w,
 }
 
 static int
+load_evacuation(const config_setting_t *s, struct tcbd_conf *c,
+    struct vouch_err *e)
+{
+	static const char *const keys[] = { "strategy", "report_timeout",
+	    "host_vcpus", "host_mib", NULL };
+	const char *strategy = NULL;
+	long long mib = (long long)c->evac_host_mib;
+	int r;
+
+	if ((r = conf_check_keys(s, keys, e)) < 0 ||
+	    (r = conf_get_string(s, "strategy", 0, &strategy, e)) < 0)
+		return r;
+	if (strategy != NULL) {
+		if (strcmp(strategy, "plain") == 0)
+			c->evac_standby = 0;
+		else if (strcmp(strategy, "standby") == 0)
+			c->evac_standby = 1;
+		else
+			return conf_error(e, config_setting_get_member(s,
+			    "strategy"), "'%s': strategy is \"plain\" or "
+			    "\"standby\"", strategy);
+	}
+	if ((r = get_uint(s, "report_timeout", 5, 86400,
+	    &c->evac_report_timeout, e)) < 0 ||
+	    (r = get_uint(s, "host_vcpus", 0, 1000000, &c->evac_host_vcpus,
+	    e)) < 0 ||
+	    (r = conf_get_int(s, "host_mib", 0, 0, 1LL << 40, &mib, e)) < 0)
+		return r;
+	c->evac_host_mib = (unsigned long long)mib;
+	return 0;
+}
+
+static int
 load_tls(const config_setting_t *s, const char *base, struct tcbd_conf *c,
     struct vouch_err *e)
 {
@@ -135,7 +169,8 @@ from_config(config_t *cfg, const char *base, struct tcbd_conf *out,
 	static const char *const keys[] = { "name", "region", "policy",
 	    "store", "admin_socket", "tls", "ek_ca", "admins", "interval",
 	    "freshness", "neighbours", "quorum", "quorum_min",
-	    "max_connections", "rank", "on_untrusted", "lab", NULL };
+	    "max_connections", "rank", "on_untrusted", "evacuation", "lab",
+	    NULL };
 	static const char *const lab_keys[] = { "allow_faults", NULL };
 	const config_setting_t *root = config_root_setting(cfg), *s;
 	struct tcbd_conf c;
@@ -224,6 +259,9 @@ from_config(config_t *cfg, const char *base, struct tcbd_conf *out,
 	c.rank.freshness_ms = c.ivt.freshness_ms;
 	if ((r = rank_weights_check(&c.rank, e)) < 0)
 		return vouch_err_prefix(e, "%s: rank", base);
+	if ((s = config_setting_get_member(root, "evacuation")) != NULL &&
+	    (r = load_evacuation(s, &c, e)) < 0)
+		return r;
 	if ((s = config_setting_get_member(root, "lab")) != NULL) {
 		if ((r = conf_check_keys(s, lab_keys, e)) < 0 ||
 		    (r = conf_get_bool(s, "allow_faults", 0, &c.allow_faults,
@@ -307,6 +345,10 @@ tcbd_conf_print(const struct tcbd_conf *c, FILE *f)
 		fprintf(f, "on_untrusted = \"%s\";\n", c->on_untrusted);
 	else
 		fprintf(f, "# on_untrusted absent: no hook, log line only\n");
+	fprintf(f, "evacuation = { strategy = \"%s\"; report_timeout = %u; "
+	    "host_vcpus = %u; host_mib = %llu; };\n",
+	    c->evac_standby ? "standby" : "plain", c->evac_report_timeout,
+	    c->evac_host_vcpus, c->evac_host_mib);
 	fprintf(f, "lab = { allow_faults = %s; };\n",
 	    c->allow_faults ? "true" : "false");
 }

@@ -20,6 +20,10 @@
  *	         w_suspect = 50; streak_cap = 20; fit_cap = 4;
  *	         suspect_window = 3600; };  seconds
  *	on_untrusted = "/usr/local/sbin/vouch-evacuate";  run as HOOK HOST REASON
+ *	evacuation = { strategy = "plain";  "plain" | "standby" (migrate/)
+ *	               report_timeout = 120; s without a report: LOST (5..86400)
+ *	               host_vcpus = 0;       each host's capacity for protected
+ *	               host_mib = 0; };      pairs; 0: not a constraint
  *	lab = { allow_faults = false; };    test-only switches (see the man page)
  *
  * Only name, region, policy, store and tls are required.  Relative paths
@@ -60,7 +64,14 @@ struct tcbd_conf {
 	struct ivt_config	ivt;		/* interval, freshness, quorum */
 	struct rank_weights	rank;
 	int			allow_faults;	/* lab.allow_faults */
+	/* evacuation (docs/tcb.md, "Evacuation") */
+	int			evac_standby;	/* strategy: 0 plain, 1 standby */
+	unsigned		evac_report_timeout;	/* s */
+	unsigned		evac_host_vcpus;	/* 0: unconstrained */
+	unsigned long long	evac_host_mib;		/* 0: unconstrained */
 };
+
+#define TCBD_DEFAULT_REPORT_TIMEOUT	120
 
 /* Defaults for everything optional (the values in the comment above). */
 void tcbd_conf_default(struct tcbd_conf *c);

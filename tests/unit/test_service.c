@@ -26,6 +26,7 @@
 
 #include "common/util.h"
 #include "common/wire.h"
+#include "migrate/order.h"
 #include "tcb/service.h"
 #include "tcb/store.h"
 #include "tcb/tcbd_conf.h"
@@ -47,6 +48,11 @@ struct fx {
 	uint64_t		 clock[NHOSTS + 1];
 	uint64_t		 seq;
 	int			 direct_calls;
+	/* the scripted order transport: 0 ACK, 1 ERROR, -1 unreachable */
+	int			 order_answer;
+	int			 orders_sent;
+	char			 order_host[64];
+	char			 order_json[4096];
 };
 
 static const uint8_t zero32[32];
@@ -96,6 +102,25 @@ fake_challenge(void *arg, const char *host, const uint8_t nonce[32],
 	    f->key[i], nonce, f->how[i] == TAMPERED ? bad : zero32,
 	    ++f->clock[i], 1, len);
 	return *evidence != NULL ? 0 : vouch_err_set(e, VOUCH_E_INTERNAL, "x");
+}
+
+static int
+fake_order(void *arg, const char *host, uint64_t id, const char *json,
+    char *why, size_t cap, struct vouch_err *e)
+{
+	struct fx *f = arg;
+
+	(void)id;
+	f->orders_sent++;
+	snprintf(f->order_host, sizeof(f->order_host), "%s", host);
+	snprintf(f->order_json, sizeof(f->order_json), "%s", json);
+	if (f->order_answer > 0) {
+		snprintf(why, cap, "no such domain");
+		return 1;
+	}
+	if (f->order_answer < 0)
+		return vouch_err_set(e, VOUCH_E_IO, "connection refused");
+	return 0;
 }
 
 static void
@@ -152,6 +177,8 @@ setup(void **state)
 	    "store = \"sqlite:ivt.db\";\n"
 	    "tls = { cert = \"none.pem\"; key = \"none.key\"; ca = \"ca.pem\"; };\n"
 	    "interval = 1; freshness = 5; on_untrusted = \"hook.sh\";\n"
+	    "evacuation = { report_timeout = 30; host_vcpus = 8; "
+	    "host_mib = 8192; };\n"
 	    "lab = { allow_faults = true; };\n");
 	snprintf(path, sizeof(path), "%s/tcbd.cfg", f->dir);
 	if (tcbd_conf_load_string(path, text, &f->conf, &e) < 0)
@@ -169,6 +196,7 @@ setup(void **state)
 	assert_non_null(f->rogue = fq_key());
 	f->hooks.now_ms = fake_now;
 	f->hooks.challenge = fake_challenge;
+	f->hooks.order = fake_order;
 	f->hooks.arg = f;
 	f->seq = 1;
 	assert_int_equal(fx_start(f), 0);
@@ -1209,6 +1237,525 @@ test_conf_errors(void **state)
 	    VOUCH_E_CONFIG);
 }
 
+/* ---- evacuation (conversation 9) ---- */
+
+static json_object *
+admin(struct fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* An admin command that must succeed; the reply object (caller puts). */
+static json_object *
+admin(struct fx *f, const char *fmt, ...)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	char req[512], *reply = NULL;
+	json_object *o;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(req, sizeof(req), fmt, ap);
+	va_end(ap);
+	if (svc_admin(f->s, req, strlen(req), &reply, &e) < 0)
+		fail_msg("%s: %s", req, e.msg);
+	o = json_tokener_parse(reply);
+	free(reply);
+	assert_non_null(o);
+	return o;
+}
+
+/* An admin command that must fail; its message into msg. */
+static int
+admin_fails(struct fx *f, const char *req, char *msg, size_t cap)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	char *reply = NULL;
+	int r = svc_admin(f->s, req, strlen(req), &reply, &e);
+
+	free(reply);
+	assert_true(r < 0);
+	snprintf(msg, cap, "%s", e.msg);
+	return r;
+}
+
+static void
+protect(struct fx *f, const char *target, const char *host, int vcpus,
+    int mib)
+{
+	json_object_put(admin(f, "{\"cmd\":\"protect\",\"target\":\"%s\","
+	    "\"guard\":\"%s-g\",\"host\":\"%s\",\"vcpus\":%d,\"mem_mib\":%d}",
+	    target, target, host, vcpus, mib));
+}
+
+/* Field key of migration id (as a string; ints printed). */
+static const char *
+mig_field(struct fx *f, long long id, const char *key, char *buf, size_t cap)
+{
+	json_object *o = admin(f, "{\"cmd\":\"migrations\",\"id\":%lld}", id);
+	json_object *a, *x, *v;
+
+	assert_true(json_object_object_get_ex(o, "migrations", &a));
+	assert_int_equal(json_object_array_length(a), 1);
+	x = json_object_array_get_idx(a, 0);
+	assert_true(json_object_object_get_ex(x, key, &v));
+	snprintf(buf, cap, "%s", json_object_is_type(v, json_type_string) ?
+	    json_object_get_string(v) : json_object_to_json_string_ext(v,
+	    JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return buf;
+}
+
+static size_t
+count_migrations(struct fx *f)
+{
+	json_object *o = admin(f, "{\"cmd\":\"migrations\"}"), *a;
+	size_t n;
+
+	assert_true(json_object_object_get_ex(o, "migrations", &a));
+	n = json_object_array_length(a);
+	json_object_put(o);
+	return n;
+}
+
+/* h2 fails its direct attestation: UNTRUSTED, evacuation planned. */
+static void
+make_h2_untrusted(struct fx *f)
+{
+	char st[32];
+
+	f->how[2] = TAMPERED;
+	assert_int_equal(send_verdict(f, "h3", "h2", WIRE_RESULT_FAIL, NULL,
+	    NULL, NULL, 0), WIRE_T_ACK);
+	assert_int_equal(svc_direct_run_pending(f->s), 1);
+	assert_string_equal(state_of(f, "h2", st, sizeof(st)), "UNTRUSTED");
+}
+
+static struct wire_msg *
+mig_report(uint64_t seq, const struct mig_report *r)
+{
+	struct wire_enc *w;
+	char *json = NULL;
+
+	assert_int_equal(report_encode(r, &json, NULL), 0);
+	assert_int_equal(wire_enc_new(WIRE_T_MIG_REPORT, &w, NULL), 0);
+	assert_int_equal(wire_put_u64(w, WIRE_F_SEQ, seq, NULL), 0);
+	assert_int_equal(wire_put_str(w, WIRE_F_JSON, json, NULL), 0);
+	free(json);
+	return finish(w);
+}
+
+/* Send one report as peer; the reply's type (ERROR message into msg). */
+static uint16_t
+send_report(struct fx *f, const char *peer, const struct mig_report *r,
+    char *msg, size_t cap)
+{
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c = open_as(f, peer, WIRE_ROLE_VOUCHD);
+	struct wire_msg *m;
+	uint64_t seq;
+	uint16_t t;
+
+	feed(c, mig_report(77, r), &out);
+	t = reply_type(&out, 0, &m);
+	if (t == WIRE_T_ACK) {
+		assert_int_equal(wire_get_u64(m, WIRE_F_SEQ, &seq, NULL), 0);
+		assert_int_equal(seq, 77);
+	} else if (msg != NULL)
+		assert_int_equal(wire_get_str(m, WIRE_F_MESSAGE, msg, cap,
+		    NULL), 0);
+	wire_msg_free(m);
+	svc_reply_free(&out);
+	svc_conv_free(c);
+	return t;
+}
+
+static void
+test_evacuation_planned_by_rank_and_capacity(void **state)
+{
+	struct fx *f = *state;
+	struct mig_order o;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	char a[300], b[300], buf[64];
+
+	all_pass(f);
+	protect(f, "db1", "h2", 4, 4096);
+	protect(f, "web1", "h2", 4, 4096);
+	protect(f, "app1", "h3", 4, 4096);	/* h3: room for one more */
+	protect(f, "big1", "h2", 16, 1024);	/* fits nowhere */
+	make_h2_untrusted(f);
+	assert_int_equal(count_migrations(f), 3);
+	assert_string_equal(state_of(f, "h3", buf, sizeof(buf)), "TRUSTED");
+	/* pairs in target order: big1 (1), db1 (2), web1 (3) */
+	assert_string_equal(mig_field(f, 1, "target", buf, sizeof(buf)), "big1");
+	assert_string_equal(mig_field(f, 1, "result", buf, sizeof(buf)),
+	    "FAILED");
+	assert_string_equal(mig_field(f, 1, "error", buf, sizeof(buf)),
+	    "no trusted destination with capacity");
+	assert_string_equal(mig_field(f, 2, "result", buf, sizeof(buf)), "");
+	assert_string_equal(mig_field(f, 2, "phase", buf, sizeof(buf)),
+	    "prepare");
+	assert_string_equal(mig_field(f, 2, "source", buf, sizeof(buf)), "h2");
+	mig_field(f, 2, "dests", a, sizeof(a));
+	/*
+	 * h2's fall reassigns the verifiers of h1 and h4 (ring h1 <- h2,h3,
+	 * h4 <- h1,h2): their quorum is gone until their new neighbours
+	 * report, so h3 is the one TRUSTED destination.  It had room for
+	 * one more pair (4 of 8 vCPUs): db1 takes it, web1 finds none.
+	 */
+	assert_string_equal(a, "[\"h3\"]");
+	assert_string_equal(mig_field(f, 3, "target", b, sizeof(b)), "web1");
+	assert_string_equal(mig_field(f, 3, "result", b, sizeof(b)), "FAILED");
+	assert_string_equal(mig_field(f, 3, "dests", b, sizeof(b)), "[]");
+	/* the FAILED one is an alert */
+	{
+		json_object *x = admin(f, "{\"cmd\":\"alerts\",\"host\":\"h2\"}");
+
+		assert_non_null(strstr(json_object_to_json_string_ext(x, JSON_C_TO_STRING_PLAIN),
+		    "\"type\":\"evacuation\""));
+		json_object_put(x);
+	}
+	/* the orders go to the source, one per migration */
+	assert_int_equal(svc_order_run_pending(f->s), 1);
+	assert_int_equal(f->orders_sent, 1);
+	assert_string_equal(f->order_host, "h2");
+	assert_int_equal(order_decode(f->order_json, strlen(f->order_json), &o,
+	    &e), 0);
+	assert_int_equal(o.mode, COMIG_EVACUATE);
+	assert_int_equal(o.strategy, COMIG_PLAIN);
+	assert_string_equal(o.guard, "db1-g");
+	assert_true(o.ndests == 1);
+	assert_string_equal(o.dests[0], "h3");
+	assert_true(atoll(mig_field(f, 2, "ordered_at", buf, sizeof(buf))) > 0);
+	/* delivered orders are not sent again */
+	assert_int_equal(svc_order_run_pending(f->s), 0);
+}
+
+static void
+test_evacuation_not_duplicated(void **state)
+{
+	struct fx *f = *state;
+	char buf[64];
+
+	all_pass(f);
+	protect(f, "web1", "h2", 2, 1024);
+	f->order_answer = -1;		/* h2 unreachable */
+	make_h2_untrusted(f);
+	assert_int_equal(count_migrations(f), 1);
+	assert_int_equal(svc_order_run_pending(f->s), 1);
+	assert_int_equal(svc_order_run_pending(f->s), 0);	/* backoff */
+	/* restart: the row survives, is not planned twice, order re-sent */
+	svc_free(f->s);
+	f->s = NULL;
+	assert_int_equal(fx_start(f), 0);
+	assert_int_equal(count_migrations(f), 1);
+	f->order_answer = 0;
+	assert_int_equal(svc_order_run_pending(f->s), 1);
+	assert_true(atoll(mig_field(f, 1, "ordered_at", buf, sizeof(buf))) > 0);
+	/* a manual migration of a pair in flight is refused */
+	{
+		char msg[256];
+
+		admin_fails(f, "{\"cmd\":\"migrate\",\"target\":\"web1\","
+		    "\"to\":\"h1\"}", msg, sizeof(msg));
+		assert_non_null(strstr(msg, "already being migrated"));
+	}
+	/* no report for report_timeout: LOST + alert */
+	f->now += 31000;
+	assert_int_equal(svc_tick(f->s, NULL), 0);
+	assert_string_equal(mig_field(f, 1, "result", buf, sizeof(buf)), "LOST");
+	assert_int_equal(count_migrations(f), 1);
+}
+
+static void
+test_order_refused_and_unreachable(void **state)
+{
+	struct fx *f = *state;
+	char buf[300];
+
+	all_pass(f);
+	protect(f, "web1", "h2", 2, 1024);
+	protect(f, "web2", "h2", 2, 1024);
+	f->order_answer = 1;		/* vouchd answers ERROR */
+	make_h2_untrusted(f);
+	assert_int_equal(svc_order_run_pending(f->s), 2);
+	assert_string_equal(mig_field(f, 1, "result", buf, sizeof(buf)),
+	    "FAILED");
+	assert_non_null(strstr(mig_field(f, 1, "error", buf, sizeof(buf)),
+	    "no such domain"));
+	/* a manual one to an unreachable source: retried, then LOST */
+	f->order_answer = -1;
+	protect(f, "web3", "h1", 2, 1024);
+	json_object_put(admin(f, "{\"cmd\":\"migrate\",\"target\":\"web3\","
+	    "\"to\":\"h3\"}"));
+	assert_int_equal(svc_order_run_pending(f->s), 1);
+	f->now += 31000;
+	assert_int_equal(svc_order_run_pending(f->s), 1);
+	assert_string_equal(mig_field(f, 3, "result", buf, sizeof(buf)), "LOST");
+	assert_non_null(strstr(mig_field(f, 3, "error", buf, sizeof(buf)),
+	    "unreachable"));
+}
+
+static void
+test_reports(void **state)
+{
+	struct fx *f = *state;
+	struct mig_report r;
+	char buf[300], msg[256];
+
+	all_pass(f);
+	protect(f, "web1", "h2", 2, 1024);
+	make_h2_untrusted(f);
+	assert_int_equal(svc_order_run_pending(f->s), 1);
+	memset(&r, 0, sizeof(r));
+	r.id = 1;
+	r.phase = COMIG_PH_TARGET;
+	snprintf(r.host, sizeof(r.host), "h4");
+	r.bytes = 1 << 20;
+	r.total = 4 << 20;
+	r.mbps = 100.5;
+	/* only the source reports; unknown ids are refused */
+	assert_int_equal(send_report(f, "h3", &r, msg, sizeof(msg)),
+	    WIRE_T_ERROR);
+	assert_non_null(strstr(msg, "run by h2, not h3"));
+	r.id = 9;
+	assert_int_equal(send_report(f, "h2", &r, msg, sizeof(msg)),
+	    WIRE_T_ERROR);
+	r.id = 1;
+	assert_int_equal(send_report(f, "h2", &r, NULL, 0), WIRE_T_ACK);
+	assert_string_equal(mig_field(f, 1, "phase", buf, sizeof(buf)),
+	    "target");
+	assert_string_equal(mig_field(f, 1, "host", buf, sizeof(buf)), "h4");
+	assert_string_equal(mig_field(f, 1, "bytes", buf, sizeof(buf)),
+	    "1048576");
+	/* final ok: DONE, the pair now lives on h4 */
+	r.final = 1;
+	r.ok = 1;
+	r.done = 1;
+	r.phase = COMIG_PH_DONE;
+	r.tries = 1;
+	r.target_downtime_ms = 42;
+	r.total_ms = 1234;
+	assert_int_equal(send_report(f, "h2", &r, NULL, 0), WIRE_T_ACK);
+	assert_string_equal(mig_field(f, 1, "result", buf, sizeof(buf)), "DONE");
+	assert_string_equal(mig_field(f, 1, "downtime_ms", buf, sizeof(buf)),
+	    "42");
+	{
+		json_object *o = admin(f, "{\"cmd\":\"pairs\"}");
+
+		assert_non_null(strstr(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+		    "\"host\":\"h4\""));
+		json_object_put(o);
+	}
+	/* a resend after the end is acknowledged and ignored */
+	r.ok = 0;
+	r.phase = COMIG_PH_FAILED;
+	assert_int_equal(send_report(f, "h2", &r, NULL, 0), WIRE_T_ACK);
+	assert_string_equal(mig_field(f, 1, "result", buf, sizeof(buf)), "DONE");
+	/* admins may not report; a report over the admin role is refused */
+	{
+		struct svc_reply out = SVC_REPLY_INIT;
+		struct svc_conv *c;
+
+		assert_int_equal(svc_conv_new(f->s, SVC_LOCAL, NULL, &c, NULL), 0);
+		feed(c, hello("local-admin", WIRE_ROLE_CTL), &out);
+		feed(c, mig_report(1, &r), &out);
+		assert_int_equal(reply_type(&out, 0, NULL), WIRE_T_ERROR);
+		svc_reply_free(&out);
+		svc_conv_free(c);
+	}
+}
+
+static void
+test_report_paused_alerts(void **state)
+{
+	struct fx *f = *state;
+	struct mig_report r;
+	char buf[300];
+
+	all_pass(f);
+	protect(f, "web1", "h2", 2, 1024);
+	make_h2_untrusted(f);
+	memset(&r, 0, sizeof(r));
+	r.id = 1;
+	r.final = 1;
+	r.phase = COMIG_PH_FAILED;
+	r.target_paused = 1;
+	r.tries = 3;
+	snprintf(r.error, sizeof(r.error), "guard refused the target");
+	assert_int_equal(send_report(f, "h2", &r, NULL, 0), WIRE_T_ACK);
+	assert_string_equal(mig_field(f, 1, "result", buf, sizeof(buf)),
+	    "FAILED");
+	assert_string_equal(mig_field(f, 1, "target_paused", buf, sizeof(buf)),
+	    "true");
+	{
+		json_object *o = admin(f, "{\"cmd\":\"alerts\",\"target\":"
+		    "\"web1\"}");
+		const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+
+		assert_non_null(strstr(t, "guard refused the target"));
+		assert_non_null(strstr(t, "\"critical\":true"));
+		json_object_put(o);
+	}
+	/* the pair stays where it was */
+	{
+		json_object *o = admin(f, "{\"cmd\":\"pairs\"}");
+
+		assert_non_null(strstr(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+		    "\"host\":\"h2\""));
+		json_object_put(o);
+	}
+}
+
+/* ATTEST_REQUEST{subject} as h1; the VERDICT's RESULT. */
+static uint8_t
+ask_attest(struct fx *f, const char *subject, char *reason, size_t cap)
+{
+	struct svc_reply out = SVC_REPLY_INIT;
+	struct svc_conv *c = open_as(f, "h1", WIRE_ROLE_VOUCHD);
+	struct wire_enc *w;
+	struct wire_msg *m;
+	char name[64];
+	uint64_t t;
+	uint8_t res;
+
+	assert_int_equal(wire_enc_new(WIRE_T_ATTEST_REQUEST, &w, NULL), 0);
+	assert_int_equal(wire_put_str(w, WIRE_F_SUBJECT, subject, NULL), 0);
+	feed(c, finish(w), &out);
+	assert_int_equal(reply_type(&out, 0, &m), WIRE_T_VERDICT);
+	assert_false(out.close);
+	assert_int_equal(wire_get_str(m, WIRE_F_SUBJECT, name, sizeof(name),
+	    NULL), 0);
+	assert_string_equal(name, subject);
+	assert_int_equal(wire_get_str(m, WIRE_F_VERIFIER, name, sizeof(name),
+	    NULL), 0);
+	assert_string_equal(name, "tcbd");
+	assert_int_equal(wire_get_u64(m, WIRE_F_TIME, &t, NULL), 0);
+	assert_int_equal(t, (uint64_t)(f->now / 1000));
+	assert_int_equal(wire_get_u8(m, WIRE_F_RESULT, &res, NULL), 0);
+	assert_int_equal(wire_get_str(m, WIRE_F_REASON, reason, cap, NULL), 0);
+	wire_msg_free(m);
+	svc_reply_free(&out);
+	svc_conv_free(c);
+	return res;
+}
+
+static void
+test_attest_request(void **state)
+{
+	struct fx *f = *state;
+	char reason[256];
+	int calls;
+
+	all_pass(f);
+	calls = f->direct_calls;
+	assert_int_equal(ask_attest(f, "h3", reason, sizeof(reason)),
+	    WIRE_RESULT_PASS);
+	assert_int_equal(f->direct_calls, calls + 1);	/* fresh, every time */
+	assert_int_equal(ask_attest(f, "h3", reason, sizeof(reason)),
+	    WIRE_RESULT_PASS);
+	assert_int_equal(f->direct_calls, calls + 2);
+	f->how[4] = TAMPERED;
+	assert_int_equal(ask_attest(f, "h4", reason, sizeof(reason)),
+	    WIRE_RESULT_FAIL);
+	f->how[4] = ROGUE;	/* signed by a key that is not h4's AK */
+	assert_int_equal(ask_attest(f, "h4", reason, sizeof(reason)),
+	    WIRE_RESULT_FAIL);
+	f->how[4] = UNREACHABLE_HOST;
+	assert_int_equal(ask_attest(f, "h4", reason, sizeof(reason)),
+	    WIRE_RESULT_ERROR);
+	/* good evidence but not TRUSTED (no AK: PENDING) */
+	assert_int_equal(ask_attest(f, "h5", reason, sizeof(reason)),
+	    WIRE_RESULT_FAIL);
+	/* good evidence from a host the IVT holds UNTRUSTED: FAIL */
+	make_h2_untrusted(f);
+	f->how[2] = GOOD;
+	assert_int_equal(ask_attest(f, "h2", reason, sizeof(reason)),
+	    WIRE_RESULT_FAIL);
+	assert_non_null(strstr(reason, "not TRUSTED"));
+}
+
+static void
+test_manual_migrate_refusals(void **state)
+{
+	struct fx *f = *state;
+	char msg[256], buf[64];
+	json_object *o, *v;
+
+	all_pass(f);
+	protect(f, "web1", "h1", 2, 1024);
+	protect(f, "huge", "h1", 6, 8000);
+	protect(f, "fill", "h4", 4, 4096);
+	admin_fails(f, "{\"cmd\":\"migrate\",\"target\":\"nope\",\"to\":\"h3\"}",
+	    msg, sizeof(msg));
+	assert_non_null(strstr(msg, "not a protected target"));
+	admin_fails(f, "{\"cmd\":\"migrate\",\"target\":\"web1\",\"to\":\"h1\"}",
+	    msg, sizeof(msg));
+	assert_non_null(strstr(msg, "already runs on h1"));
+	admin_fails(f, "{\"cmd\":\"migrate\",\"target\":\"web1\",\"to\":\"h5\"}",
+	    msg, sizeof(msg));
+	assert_non_null(strstr(msg, "not TRUSTED"));
+	admin_fails(f, "{\"cmd\":\"migrate\",\"target\":\"web1\"}", msg,
+	    sizeof(msg));
+	/* h4 has 4 vCPUs left: huge (6) does not fit there */
+	admin_fails(f, "{\"cmd\":\"migrate\",\"target\":\"huge\",\"to\":\"h4\"}",
+	    msg, sizeof(msg));
+	assert_non_null(strstr(msg, "not an eligible destination"));
+	admin_fails(f, "{\"cmd\":\"protect\",\"target\":\"x\",\"guard\":\"x\","
+	    "\"host\":\"h1\"}", msg, sizeof(msg));
+	admin_fails(f, "{\"cmd\":\"protect\",\"target\":\"-x\",\"guard\":\"g\","
+	    "\"host\":\"h1\"}", msg, sizeof(msg));
+	admin_fails(f, "{\"cmd\":\"protect\",\"target\":\"x\",\"guard\":\"g\","
+	    "\"host\":\"h9\"}", msg, sizeof(msg));
+	o = admin(f, "{\"cmd\":\"migrate\",\"target\":\"web1\",\"to\":\"h3\"}");
+	assert_true(json_object_object_get_ex(o, "id", &v));
+	assert_int_equal(json_object_get_int64(v), 1);
+	json_object_put(o);
+	assert_string_equal(mig_field(f, 1, "mode", buf, sizeof(buf)), "manual");
+	assert_string_equal(mig_field(f, 1, "dests", buf, sizeof(buf)),
+	    "[\"h3\"]");
+	admin_fails(f, "{\"cmd\":\"unprotect\",\"target\":\"web1\"}", msg,
+	    sizeof(msg));
+	assert_non_null(strstr(msg, "being migrated"));
+	json_object_put(admin(f, "{\"cmd\":\"unprotect\",\"target\":\"huge\"}"));
+	admin_fails(f, "{\"cmd\":\"unprotect\",\"target\":\"huge\"}", msg,
+	    sizeof(msg));
+}
+
+static void
+test_evacuation_conf(void **state)
+{
+	struct tcbd_conf c;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	static const char base[] = "name = \"tcbd\"; region = \"r\"; "
+	    "policy = \"p\"; store = \"s.db\"; tls = { cert = \"c\"; "
+	    "key = \"k\"; ca = \"a\"; };\n";
+	char text[512];
+
+	(void)state;
+	assert_int_equal(tcbd_conf_load_string("/etc/t.cfg", base, &c, &e), 0);
+	assert_int_equal(c.evac_standby, 0);
+	assert_int_equal(c.evac_report_timeout, 120);
+	snprintf(text, sizeof(text), "%sevacuation = { strategy = \"standby\"; "
+	    "report_timeout = 60; host_vcpus = 32; host_mib = 65536; };\n",
+	    base);
+	assert_int_equal(tcbd_conf_load_string("/etc/t.cfg", text, &c, &e), 0);
+	assert_int_equal(c.evac_standby, 1);
+	assert_int_equal(c.evac_report_timeout, 60);
+	assert_int_equal(c.evac_host_vcpus, 32);
+	assert_int_equal(c.evac_host_mib, 65536);
+	snprintf(text, sizeof(text), "%sevacuation = { strategy = \"warm\"; };\n",
+	    base);
+	assert_int_equal(tcbd_conf_load_string("/etc/t.cfg", text, &c, &e),
+	    VOUCH_E_CONFIG);
+	if (strstr(e.msg, ":2: ") == NULL || strstr(e.msg, "strategy") == NULL)
+		fail_msg("%s", e.msg);
+	snprintf(text, sizeof(text), "%sevacuation = { report_timeout = 1; };\n",
+	    base);
+	assert_int_equal(tcbd_conf_load_string("/etc/t.cfg", text, &c, &e),
+	    VOUCH_E_CONFIG);
+	snprintf(text, sizeof(text), "%sevacuation = { colour = 1; };\n", base);
+	assert_int_equal(tcbd_conf_load_string("/etc/t.cfg", text, &c, &e),
+	    VOUCH_E_CONFIG);
+}
+
 int
 main(void)
 {
@@ -1241,6 +1788,20 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_alerts_refused, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_everything, setup,
+		    teardown),
+		cmocka_unit_test(test_evacuation_conf),
+		cmocka_unit_test_setup_teardown(
+		    test_evacuation_planned_by_rank_and_capacity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evacuation_not_duplicated,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_refused_and_unreachable,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_paused_alerts, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_attest_request, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_manual_migrate_refusals, setup,
 		    teardown),
 	};
 

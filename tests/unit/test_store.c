@@ -577,7 +577,7 @@ test_alerts(void **state)
 	store_free(s);
 }
 
-/* A version 2 file (no alerts table) is upgraded in place to 3. */
+/* A version 2 file (no alerts table) is upgraded in place to 4. */
 static void
 test_schema_upgrade_v2(void **state)
 {
@@ -597,6 +597,7 @@ test_schema_upgrade_v2(void **state)
 	store_free(s);
 	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(h, "DROP TABLE alerts;"
+	    "DROP TABLE pairs; DROP TABLE migrations;"
 	    "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 	assert_int_equal(store_open(db, &s, &e), 0);
@@ -616,7 +617,169 @@ test_schema_upgrade_v2(void **state)
 	    NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(st, 0), STORE_SCHEMA_VERSION);
-	assert_int_equal(STORE_SCHEMA_VERSION, 3);
+	assert_int_equal(STORE_SCHEMA_VERSION, 4);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	ivt_free(t);
+	ivt_actions_free(&a);
+}
+
+/* ---- pairs and migrations (schema 4) ---- */
+
+static int
+pair_count_cb(void *arg, const struct store_pair *p, struct vouch_err *e)
+{
+	(void)p;
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
+mig_ids_cb(void *arg, const struct store_mig *m, struct vouch_err *e)
+{
+	long long *v = arg;
+
+	(void)e;
+	v[++v[0]] = m->id;
+	return 0;
+}
+
+static void
+fill_pair(struct store_pair *p, const char *target, const char *host)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->target, sizeof(p->target), "%s", target);
+	snprintf(p->guard, sizeof(p->guard), "%s-guard", target);
+	snprintf(p->host, sizeof(p->host), "%s", host);
+	p->vcpus = 3;
+	p->mem_mib = 1536;
+	p->added_at = T0;
+}
+
+static void
+fill_mig(struct store_mig *m, const char *target, const char *source)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->target, sizeof(m->target), "%s", target);
+	snprintf(m->guard, sizeof(m->guard), "%s-guard", target);
+	snprintf(m->source, sizeof(m->source), "%s", source);
+	snprintf(m->dests, sizeof(m->dests), "h2,h3");
+	snprintf(m->mode, sizeof(m->mode), "evacuate");
+	snprintf(m->strategy, sizeof(m->strategy), "plain");
+	snprintf(m->phase, sizeof(m->phase), "prepare");
+	m->created_at = m->updated_at = T0;
+}
+
+static void
+test_pairs_migrations(void **state)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct store *s = NULL;
+	struct store_pair p;
+	struct store_mig m, got;
+	struct store_mig_query q = { NULL, 0, 10 };
+	long long ids[16];
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(store_open(db, &s, &e), 0);
+	fill_pair(&p, "web1", "h1");
+	assert_int_equal(store_pair_put(s, &p, &e), 0);
+	fill_pair(&p, "db1", "h1");
+	assert_int_equal(store_pair_put(s, &p, &e), 0);
+	assert_int_equal(store_pairs(s, pair_count_cb, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_pair_get(s, "web1", &p, &e), 0);
+	assert_string_equal(p.guard, "web1-guard");
+	assert_int_equal(p.mem_mib, 1536);
+	assert_int_equal(store_pair_get(s, "nope", &p, &e), VOUCH_E_NOTFOUND);
+	assert_int_equal(store_pair_del(s, "nope", &e), VOUCH_E_NOTFOUND);
+
+	/* create, update, active lookup, finish with the pair moved */
+	fill_mig(&m, "web1", "h1");
+	assert_int_equal(store_mig_put(s, &m, 0, &e), 0);
+	assert_int_equal(m.id, 1);
+	assert_int_equal(store_mig_active(s, "web1", &got, &e), 0);
+	assert_int_equal(got.id, 1);
+	assert_int_equal(store_mig_active(s, "db1", &got, &e),
+	    VOUCH_E_NOTFOUND);
+	snprintf(m.host, sizeof(m.host), "h3");
+	snprintf(m.phase, sizeof(m.phase), "done");
+	snprintf(m.result, sizeof(m.result), "DONE");
+	m.bytes = 1u << 30;
+	m.mbps = 812.5;
+	m.finished_at = T0 + 5;
+	assert_int_equal(store_mig_put(s, &m, 1, &e), 0);
+	assert_int_equal(store_mig_get(s, 1, &got, &e), 0);
+	assert_string_equal(got.result, "DONE");
+	assert_string_equal(got.dests, "h2,h3");
+	assert_int_equal(got.bytes, 1u << 30);
+	assert_true(got.mbps > 812.4 && got.mbps < 812.6);
+	assert_int_equal(store_mig_active(s, "web1", &got, &e),
+	    VOUCH_E_NOTFOUND);
+	assert_int_equal(store_pair_get(s, "web1", &p, &e), 0);
+	assert_string_equal(p.host, "h3");
+	assert_int_equal(store_mig_get(s, 99, &got, &e), VOUCH_E_NOTFOUND);
+	m.id = 99;
+	assert_int_equal(store_mig_put(s, &m, 0, &e), VOUCH_E_NOTFOUND);
+
+	/* newest first, limit, survives reopen; ids never repeat */
+	fill_mig(&m, "db1", "h1");
+	assert_int_equal(store_mig_put(s, &m, 0, &e), 0);
+	assert_int_equal(m.id, 2);
+	store_free(s);
+	assert_int_equal(store_open(db, &s, &e), 0);
+	ids[0] = 0;
+	assert_int_equal(store_migs(s, &q, mig_ids_cb, ids, &e), 0);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], 2);
+	assert_int_equal(ids[2], 1);
+	q.limit = 1;
+	ids[0] = 0;
+	assert_int_equal(store_migs(s, &q, mig_ids_cb, ids, &e), 0);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(store_pair_del(s, "web1", &e), 0);
+	n = 0;
+	assert_int_equal(store_pairs(s, pair_count_cb, &n, &e), 0);
+	assert_int_equal(n, 1);
+	store_free(s);
+}
+
+/* A version 3 file (no pairs, no migrations) is upgraded in place. */
+static void
+test_schema_upgrade_v3(void **state)
+{
+	struct ivt_actions a = IVT_ACTIONS_INIT;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct ivt *t = populated(&a), *u;
+	struct store *s = NULL;
+	struct store_pair p;
+	sqlite3 *h;
+	sqlite3_stmt *st;
+
+	(void)state;
+	assert_int_equal(store_open(db, &s, &e), 0);
+	assert_int_equal(store_sync(s, t, &a, &e), 0);
+	store_free(s);
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "DROP TABLE pairs;"
+	    "DROP TABLE migrations; PRAGMA user_version = 3", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(store_open(db, &s, &e), 0);
+	fill_pair(&p, "web1", "h1");
+	assert_int_equal(store_pair_put(s, &p, &e), 0);
+	store_free(s);
+	ivt_actions_reset(&a);
+	u = reload(&a, ivt_now(t));
+	ivt_equal(t, u);
+	ivt_free(u);
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 4);
 	sqlite3_finalize(st);
 	sqlite3_close(h);
 	ivt_free(t);
@@ -652,6 +815,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_load_needs_empty_ivt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_upgrade_v2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_upgrade_v3, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pairs_migrations, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

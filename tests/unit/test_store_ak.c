@@ -121,6 +121,7 @@ test_upgrade_v1(void **state)
 	store_free(s);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE ak; DROP TABLE meta; DROP TABLE alerts; "
+	    "DROP TABLE pairs; DROP TABLE migrations; "
 	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	/* reopened: upgraded in place, usable */

@@ -1,6 +1,6 @@
 /*
  * cmd_admin.c - vouchctl status | hosts | ivt | rank | host show | watch |
- * alerts:
+ * alerts | pairs | protect | unprotect | migrations | migrate:
  * questions to vouch-tcbd (conversation 6 of docs/protocol.md) over its
  * local admin socket (default) or mutual TLS with an admin certificate.
  *
@@ -745,4 +745,379 @@ cmd_host_admin(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "show") == 0)
 		return cmd_admin(argc, argv);
 	return cmd_host(argc, argv);
+}
+
+/* ---- protected pairs and migrations (docs/protocol.md 9) ------------ */
+
+static void
+mig_usage(FILE *f, const char *cmd)
+{
+	if (strcmp(cmd, "pairs") == 0)
+		fprintf(f, "usage: vouchctl pairs [OPTIONS]\n\n"
+		    "The protected pairs vouch-tcbd evacuates: target VM, "
+		    "guard VM, host,\nvCPUs and MiB of the two together.\n");
+	else if (strcmp(cmd, "protect") == 0)
+		fprintf(f, "usage: vouchctl protect TARGET --guard GUARD --on "
+		    "HOST [--vcpus N] [--mem MIB] [OPTIONS]\n\n"
+		    "Protect TARGET (a VM on HOST watched by the guard VM "
+		    "GUARD): if HOST\nbecomes UNTRUSTED, vouch-tcbd moves both "
+		    "to a TRUSTED host with room\nfor N vCPUs and MIB MiB "
+		    "(target and guard together).\n");
+	else if (strcmp(cmd, "unprotect") == 0)
+		fprintf(f, "usage: vouchctl unprotect TARGET [OPTIONS]\n\n"
+		    "Stop protecting TARGET (refused while it is migrating).\n");
+	else if (strcmp(cmd, "migrations") == 0)
+		fprintf(f, "usage: vouchctl migrations [--id N] [--target T] "
+		    "[--limit N] [OPTIONS]\n\n"
+		    "Evacuations and manual migrations, newest first (at most "
+		    "N, default 20):\nid, target, guard, source -> destination, "
+		    "phase, result, MiB sent,\ntarget downtime, total time, "
+		    "error.  RESULT is empty while it runs,\nthen DONE, FAILED "
+		    "or LOST (no report for the report timeout).\n");
+	else
+		fprintf(f, "usage: vouchctl migrate TARGET --to HOST "
+		    "[--no-wait] [OPTIONS]\n\n"
+		    "Co-migrate TARGET and its guard to HOST (TRUSTED, with "
+		    "room for both),\nthen follow it: a progress bar on a "
+		    "terminal, one line per change\notherwise.  Exit 0 on DONE, "
+		    "1 on FAILED or LOST (the error is printed),\n2 on usage or "
+		    "connection errors.  --no-wait prints the id and exits.\n");
+	fprintf(f, "\nOPTIONS:\n"
+	    "  --socket PATH   admin unix socket (default %s)\n"
+	    "  --connect ADDR:PORT --name TCBD --cert F --key F --ca F\n"
+	    "                  mutual TLS with an admin certificate instead\n"
+	    "  --json          print vouch-tcbd's JSON reply\n",
+	    TCBD_DEFAULT_SOCKET);
+}
+
+/* One request on its own connection; *rep on success (0). */
+static int
+ask_once(const struct admin_opts *o, json_object *req, json_object **rep)
+{
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct admin_conn c;
+	int r;
+
+	if ((r = conn_open(o, &c, &e)) == 0) {
+		r = ask(&c, req, rep, &e);
+		conn_close(&c);
+	}
+	if (r < 0)
+		ctl_err("%s", e.msg);
+	return r;
+}
+
+static void
+print_pairs(json_object *r)
+{
+	json_object *a, *x;
+	size_t i;
+
+	if (!json_object_object_get_ex(r, "pairs", &a))
+		return;
+	printf("%-20s %-20s %-16s %6s %8s\n", "TARGET", "GUARD", "HOST",
+	    "VCPUS", "MIB");
+	for (i = 0; i < json_object_array_length(a); i++) {
+		x = json_object_array_get_idx(a, i);
+		printf("%-20s %-20s %-16s %6lld %8lld\n", jget_str(x, "target"),
+		    jget_str(x, "guard"), jget_str(x, "host"),
+		    (long long)jget_int(x, "vcpus"),
+		    (long long)jget_int(x, "mem_mib"));
+	}
+}
+
+static const char *
+mig_dest_of(json_object *x, char *buf, size_t cap)
+{
+	json_object *d;
+
+	if (jget_str(x, "host")[0] != '\0')
+		return jget_str(x, "host");
+	if (json_object_object_get_ex(x, "dests", &d) &&
+	    json_object_array_length(d) > 0) {
+		snprintf(buf, cap, "%s?", json_object_get_string(
+		    json_object_array_get_idx(d, 0)));
+		return buf;
+	}
+	return "-";
+}
+
+static void
+print_migrations(json_object *r)
+{
+	json_object *a, *x;
+	size_t i;
+
+	if (!json_object_object_get_ex(r, "migrations", &a))
+		return;
+	printf("%-5s %-16s %-16s %-22s %-13s %-7s %8s %9s %9s %s\n", "ID",
+	    "TARGET", "GUARD", "SOURCE -> HOST", "PHASE", "RESULT", "MIB",
+	    "DOWNTIME", "TOTAL", "ERROR");
+	for (i = 0; i < json_object_array_length(a); i++) {
+		char route[80], dest[80], down[24], total[24];
+		const char *res;
+
+		x = json_object_array_get_idx(a, i);
+		snprintf(route, sizeof(route), "%s -> %s", jget_str(x, "source"),
+		    mig_dest_of(x, dest, sizeof(dest)));
+		res = jget_str(x, "result");
+		snprintf(down, sizeof(down), "%lld ms",
+		    (long long)jget_int(x, "downtime_ms"));
+		snprintf(total, sizeof(total), "%.1f s",
+		    (double)jget_int(x, "total_ms") / 1000.0);
+		printf("%-5lld %-16s %-16s %-22s %-13s %-7s %8.1f %9s %9s %s\n",
+		    (long long)jget_int(x, "id"), jget_str(x, "target"),
+		    jget_str(x, "guard"), route, jget_str(x, "phase"),
+		    res[0] ? res : "running",
+		    (double)jget_int(x, "bytes") / 1048576.0,
+		    res[0] ? down : "-", res[0] ? total : "-",
+		    jget_str(x, "error"));
+	}
+}
+
+static double
+jget_double(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ?
+	    json_object_get_double(v) : 0;
+}
+
+/* Follow migration id until it ends: 0 DONE, 1 FAILED/LOST, 2 error. */
+static int
+follow(const struct admin_opts *o, long long id)
+{
+	int tty = isatty(STDOUT_FILENO);
+	char last[512] = "";
+
+	for (;;) {
+		json_object *req = json_object_new_object(), *rep = NULL, *a, *x;
+		const char *res;
+		char line[512];
+		double mib, tot;
+		int r;
+
+		json_object_object_add(req, "cmd",
+		    json_object_new_string("migrations"));
+		json_object_object_add(req, "id", json_object_new_int64(id));
+		r = ask_once(o, req, &rep);
+		json_object_put(req);
+		if (r < 0)
+			return EXIT_USAGE;
+		if (reply_failed(rep)) {
+			json_object_put(rep);
+			return EXIT_USAGE;
+		}
+		if (!json_object_object_get_ex(rep, "migrations", &a) ||
+		    json_object_array_length(a) != 1) {
+			json_object_put(rep);
+			ctl_err("migration %lld: no such migration", id);
+			return EXIT_USAGE;
+		}
+		x = json_object_array_get_idx(a, 0);
+		res = jget_str(x, "result");
+		mib = (double)jget_int(x, "bytes") / 1048576.0;
+		tot = (double)jget_int(x, "total") / 1048576.0;
+		if (tty) {
+			char bar[31];
+			int k, fill = tot > 0 ? (int)(30.0 * mib / tot) : 0;
+
+			if (fill > 30)
+				fill = 30;
+			for (k = 0; k < 30; k++)
+				bar[k] = k < fill ? '#' : '.';
+			bar[30] = '\0';
+			snprintf(line, sizeof(line), "migration %lld %-12s [%s] "
+			    "%.1f/%.1f MiB %.1f MiB/s %s", id,
+			    jget_str(x, "phase"), bar, mib, tot,
+			    jget_double(x, "mbps"), jget_str(x, "host"));
+			printf("\r%-100s", line);
+			fflush(stdout);
+		} else {
+			snprintf(line, sizeof(line), "migration %lld: phase %s, "
+			    "host %s, %.1f/%.1f MiB, %.1f MiB/s", id,
+			    jget_str(x, "phase"), jget_str(x, "host")[0] ?
+			    jget_str(x, "host") : "-", mib, tot,
+			    jget_double(x, "mbps"));
+			if (strcmp(line, last) != 0) {
+				printf("%s\n", line);
+				fflush(stdout);
+				snprintf(last, sizeof(last), "%s", line);
+			}
+		}
+		if (res[0] != '\0') {
+			int ok = strcmp(res, "DONE") == 0;
+
+			if (tty)
+				printf("\n");
+			if (ok)
+				printf("migration %lld: DONE: %s and %s on %s "
+				    "(target downtime %lld ms, total %.1f s)\n",
+				    id, jget_str(x, "target"),
+				    jget_str(x, "guard"), jget_str(x, "host"),
+				    (long long)jget_int(x, "downtime_ms"),
+				    (double)jget_int(x, "total_ms") / 1000.0);
+			else
+				ctl_err("migration %lld: %s: %s%s", id, res,
+				    jget_str(x, "error"),
+				    json_object_object_get_ex(x, "target_paused",
+				    &a) && json_object_get_boolean(a) ?
+				    " (target left paused)" : "");
+			json_object_put(rep);
+			return ok ? 0 : EXIT_FAILV;
+		}
+		json_object_put(rep);
+		{
+			struct timespec ts = { 0, 200000000L };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+int
+cmd_migrations(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "connect", required_argument, NULL, 'C' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "ca", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "guard", required_argument, NULL, 'g' },
+		{ "on", required_argument, NULL, 'o' },
+		{ "to", required_argument, NULL, 'T' },
+		{ "vcpus", required_argument, NULL, 'V' },
+		{ "mem", required_argument, NULL, 'M' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "target", required_argument, NULL, 't' },
+		{ "limit", required_argument, NULL, 'L' },
+		{ "no-wait", no_argument, NULL, 'W' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct admin_opts o = { TCBD_DEFAULT_SOCKET, NULL, NULL, NULL, NULL,
+	    NULL, 0 };
+	const char *cmd = argv[0], *guard = NULL, *on = NULL, *to = NULL;
+	const char *target = NULL, *f_target = NULL;
+	long vcpus = 0, mem = 0, limit = 20, id = 0;
+	int ch, no_wait = 0, r, need_target;
+	json_object *req, *rep = NULL;
+	char *end;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		end = NULL;
+		switch (ch) {
+		case 's': o.socket = optarg; break;
+		case 'C': o.connect = optarg; break;
+		case 'N': o.name = optarg; break;
+		case 'c': o.cert = optarg; break;
+		case 'k': o.key = optarg; break;
+		case 'a': o.ca = optarg; break;
+		case 'j': o.json = 1; break;
+		case 'g': guard = optarg; break;
+		case 'o': on = optarg; break;
+		case 'T': to = optarg; break;
+		case 'V': vcpus = strtol(optarg, &end, 10); break;
+		case 'M': mem = strtol(optarg, &end, 10); break;
+		case 'i': id = strtol(optarg, &end, 10); break;
+		case 't': f_target = optarg; break;
+		case 'L': limit = strtol(optarg, &end, 10); break;
+		case 'W': no_wait = 1; break;
+		case 'h': mig_usage(stdout, cmd); return 0;
+		default: mig_usage(stderr, cmd); return EXIT_USAGE;
+		}
+		if (end != NULL && *end != '\0') {
+			mig_usage(stderr, cmd);
+			return EXIT_USAGE;
+		}
+	}
+	need_target = strcmp(cmd, "protect") == 0 ||
+	    strcmp(cmd, "unprotect") == 0 || strcmp(cmd, "migrate") == 0;
+	if (need_target && optind < argc)
+		target = argv[optind++];
+	if (optind != argc || (need_target && target == NULL) ||
+	    vcpus < 0 || mem < 0 || limit < 1 || limit > 1000 || id < 0 ||
+	    (strcmp(cmd, "protect") == 0 && (guard == NULL || on == NULL)) ||
+	    (strcmp(cmd, "migrate") == 0 && to == NULL)) {
+		mig_usage(stderr, cmd);
+		return EXIT_USAGE;
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	if (target != NULL)
+		json_object_object_add(req, "target",
+		    json_object_new_string(target));
+	if (strcmp(cmd, "protect") == 0) {
+		json_object_object_add(req, "guard", json_object_new_string(guard));
+		json_object_object_add(req, "host", json_object_new_string(on));
+		json_object_object_add(req, "vcpus", json_object_new_int64(vcpus));
+		json_object_object_add(req, "mem_mib", json_object_new_int64(mem));
+	} else if (strcmp(cmd, "migrations") == 0) {
+		if (id > 0)
+			json_object_object_add(req, "id",
+			    json_object_new_int64(id));
+		if (f_target != NULL)
+			json_object_object_add(req, "target",
+			    json_object_new_string(f_target));
+		json_object_object_add(req, "limit", json_object_new_int64(limit));
+	} else if (strcmp(cmd, "migrate") == 0)
+		json_object_object_add(req, "to", json_object_new_string(to));
+	r = ask_once(&o, req, &rep);
+	json_object_put(req);
+	if (r < 0)
+		return EXIT_USAGE;
+	if (o.json && !(strcmp(cmd, "migrate") == 0 && !no_wait))
+		printf("%s\n", json_object_to_json_string_ext(rep,
+		    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+	if (reply_failed(rep)) {
+		json_object_put(rep);
+		return EXIT_FAILV;
+	}
+	r = 0;
+	if (strcmp(cmd, "migrate") == 0) {
+		long long mid = (long long)jget_int(rep, "id");
+
+		if (no_wait) {
+			if (!o.json)
+				printf("migration %lld\n", mid);
+		} else {
+			if (!o.json)
+				printf("migration %lld: %s to %s\n", mid, target,
+				    to);
+			r = follow(&o, mid);
+			if (o.json) {
+				json_object *q = json_object_new_object(), *x;
+
+				json_object_object_add(q, "cmd",
+				    json_object_new_string("migrations"));
+				json_object_object_add(q, "id",
+				    json_object_new_int64(mid));
+				if (ask_once(&o, q, &x) == 0) {
+					printf("%s\n",
+					    json_object_to_json_string_ext(x,
+					    JSON_C_TO_STRING_PRETTY |
+					    JSON_C_TO_STRING_SPACED));
+					json_object_put(x);
+				}
+				json_object_put(q);
+			}
+		}
+	} else if (!o.json) {
+		if (strcmp(cmd, "pairs") == 0)
+			print_pairs(rep);
+		else if (strcmp(cmd, "migrations") == 0)
+			print_migrations(rep);
+		else if (strcmp(cmd, "protect") == 0)
+			printf("%s protected (guard %s, on %s)\n", target, guard,
+			    on);
+		else
+			printf("%s no longer protected\n", target);
+	}
+	json_object_put(rep);
+	return r;
 }

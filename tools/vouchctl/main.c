@@ -30,6 +30,11 @@ static const struct {
 	{ "rank", cmd_admin, "vouch-tcbd: TRUSTED migration destinations" },
 	{ "watch", cmd_admin, "vouch-tcbd: follow state changes live" },
 	{ "alerts", cmd_admin, "vouch-tcbd: guard findings hosts sent" },
+	{ "pairs", cmd_migrations, "vouch-tcbd: protected target/guard pairs" },
+	{ "protect", cmd_migrations, "vouch-tcbd: protect a target VM and its guard" },
+	{ "unprotect", cmd_migrations, "vouch-tcbd: stop protecting a target VM" },
+	{ "migrations", cmd_migrations, "vouch-tcbd: evacuations and migrations, progress" },
+	{ "migrate", cmd_migrations, "vouch-tcbd: co-migrate a target and its guard now" },
 	{ "guest", cmd_guest, "a guest read from outside (VMI): ps, info" },
 	{ "guard", cmd_guard, "run a guard's checks: check (once), watch" },
 };

@@ -24,6 +24,8 @@ int cmd_host(int argc, char **argv);
 int cmd_challenge(int argc, char **argv);
 int cmd_enrol(int argc, char **argv);
 int cmd_admin(int argc, char **argv);		/* cmd_admin.c */
+/* pairs, protect, unprotect, migrations, migrate (cmd_admin.c) */
+int cmd_migrations(int argc, char **argv);
 int cmd_host_admin(int argc, char **argv);	/* host show, else cmd_host */
 int cmd_guest(int argc, char **argv);		/* cmd_guard.c */
 int cmd_guard(int argc, char **argv);		/* cmd_guard.c */
