@@ -100,6 +100,10 @@ struct agent {
 	int			 have_epoch;
 	uint64_t		 last_epoch;
 	int			 enrolled;
+
+	/* Set once before serving: the MIG_ORDER handler. */
+	agent_order_fn		 order_fn;
+	void			*order_arg;
 };
 
 /* ---- pure helpers ----------------------------------------------------- */
@@ -991,9 +995,50 @@ agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len,
 	return 0;
 }
 
+void
+agent_set_order_handler(struct agent *a, agent_order_fn fn, void *arg)
+{
+	a->order_fn = fn;
+	a->order_arg = arg;
+}
+
+/* MIG_ORDER m from c's peer: ACK{SEQ} or ERROR (conversation 9). */
+static int
+serve_order(struct agent *a, struct tls_conn *c, const struct wire_msg *m,
+    struct vouch_err *e)
+{
+	struct wire_enc *w = NULL;
+	const uint8_t *json;
+	size_t len;
+	uint64_t seq, ack = 0;
+	int r;
+
+	if ((r = wire_get_u64(m, WIRE_F_SEQ, &seq, e)) < 0 ||
+	    (r = wire_get_bytes(m, WIRE_F_JSON, &json, &len, e)) < 0)
+		return r;
+	if (a->order_fn == NULL) {
+		r = vouch_err_set(e, VOUCH_E_STATE, "no migration section");
+		agent_send_error(c, r, e != NULL ? e->msg :
+		    "no migration section");
+		return r;
+	}
+	if ((r = a->order_fn(a->order_arg, tls_peer_name(c), seq,
+	    (const char *)json, len, &ack, e)) < 0) {
+		agent_send_error(c, r, e != NULL ? e->msg : "order refused");
+		return r;
+	}
+	if ((r = wire_enc_new(WIRE_T_ACK, &w, e)) < 0)
+		return r;
+	if ((r = wire_put_u64(w, WIRE_F_SEQ, ack, e)) < 0) {
+		wire_enc_free(w);
+		return r;
+	}
+	return agent_send_enc(c, w, e);
+}
+
 int
 agent_serve(struct agent *a, int fd, char *peer, size_t peer_cap,
-    struct vouch_err *e)
+    uint16_t *served, struct vouch_err *e)
 {
 	struct tls_conn *c = NULL;
 	struct wire_msg *m = NULL;
@@ -1006,14 +1051,32 @@ agent_serve(struct agent *a, int fd, char *peer, size_t peer_cap,
 
 	if (peer != NULL && peer_cap > 0)
 		peer[0] = '\0';
+	if (served != NULL)
+		*served = 0;
 	if ((r = tls_accept_fd(a->srv, fd, AGENT_TIMEOUT_MS, &c, e)) < 0)
 		return r;
 	if (peer != NULL && peer_cap > 0)
 		snprintf(peer, peer_cap, "%s", tls_peer_name(c));
 	if ((r = agent_recv_hello(c, e)) < 0 ||
 	    (r = agent_send_hello(c, a->conf->host, WIRE_ROLE_VOUCHD, e)) < 0 ||
-	    (r = agent_recv_want(c, WIRE_T_CHALLENGE, &m, e)) < 0)
+	    (r = tls_recv(c, AGENT_TIMEOUT_MS, &m, NULL, e)) < 0)
 		goto out;
+	if (served != NULL && (wire_msg_type(m) == WIRE_T_CHALLENGE ||
+	    wire_msg_type(m) == WIRE_T_MIG_ORDER))
+		*served = wire_msg_type(m);
+	if (wire_msg_type(m) == WIRE_T_MIG_ORDER) {
+		r = serve_order(a, c, m, e);
+		goto out;
+	}
+	if (wire_msg_type(m) != WIRE_T_CHALLENGE) {
+		r = vouch_err_set(e, VOUCH_E_FORMAT, "%s sent %s, expected "
+		    "CHALLENGE or MIG_ORDER", tls_peer_name(c),
+		    wire_type_name(wire_msg_type(m)) ?
+		    wire_type_name(wire_msg_type(m)) : "?");
+		agent_send_error(c, VOUCH_E_FORMAT, e != NULL ? e->msg :
+		    "unexpected frame");
+		goto out;
+	}
 	if ((r = wire_get_bytes(m, WIRE_F_NONCE, &nonce, &nonce_len, e)) < 0 ||
 	    (r = wire_get_str(m, WIRE_F_PCR_SEL, sel, sizeof(sel), e)) < 0 ||
 	    (r = wire_get_u32(m, WIRE_F_FLAGS, &flags, e)) < 0)

@@ -145,14 +145,29 @@ int agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len,
     struct vouch_err *e);
 
 /*
+ * The handler of MIG_ORDER (conversation 9; attest/evacuate.h's
+ * evac_order fits): peer is the certificate name, seq and json[0..len)
+ * the frame's fields.  0: answered ACK{SEQ=*ack}; negative: answered
+ * ERROR with e's message.  Without a handler (no migration section)
+ * every MIG_ORDER is answered ERROR "no migration section".
+ */
+typedef int (*agent_order_fn)(void *arg, const char *peer, uint64_t seq,
+    const char *json, size_t len, uint64_t *ack, struct vouch_err *e);
+/* Set before agent_serve runs in any thread. */
+void agent_set_order_handler(struct agent *a, agent_order_fn fn, void *arg);
+
+/*
  * Serve one accepted socket (owned by the call, always closed): the TLS
- * handshake, HELLO, then CHALLENGE -> EVIDENCE (conversation 3 from a
- * neighbour, 5 from vouch-tcbd, or `vouchctl challenge`).  Anything
- * else is answered with ERROR.  peer (peer_cap bytes, may be NULL) gets
- * the peer's certificate name once the handshake succeeded.
+ * handshake, HELLO, then one request: CHALLENGE -> EVIDENCE
+ * (conversation 3 from a neighbour, 5 from vouch-tcbd, or `vouchctl
+ * challenge`) or MIG_ORDER -> ACK | ERROR (conversation 9, through the
+ * order handler).  Anything else is answered with ERROR.  peer (peer_cap
+ * bytes, may be NULL) gets the peer's certificate name once the
+ * handshake succeeded; *served (may be NULL) the request's type
+ * (WIRE_T_CHALLENGE, WIRE_T_MIG_ORDER) once it was read, else 0.
  */
 int agent_serve(struct agent *a, int fd, char *peer, size_t peer_cap,
-    struct vouch_err *e);
+    uint16_t *served, struct vouch_err *e);
 
 /*
  * Re-measure the policy's files (see above).  *changed gets the number

@@ -152,13 +152,95 @@ load_lab(const config_setting_t *root, struct agent_conf *c,
 	return 0;
 }
 
+const char *
+agent_mig_strategy_name(enum agent_mig_strategy s)
+{
+	switch (s) {
+	case AGENT_MIG_PLAIN:	return "plain";
+	case AGENT_MIG_STANDBY:	return "standby";
+	case AGENT_MIG_ANY:	break;
+	}
+	return "any";
+}
+
+/*
+ * migration = { hook; hook_args; strategy; stream_timeout; max_bw;
+ * hook_timeout; } (agent_conf.h).
+ */
+static int
+load_migration(const config_setting_t *root, struct agent_conf *c,
+    struct vouch_err *e)
+{
+	static const char *const keys[] = { "hook", "hook_args", "strategy",
+	    "stream_timeout", "max_bw", "hook_timeout", NULL };
+	const config_setting_t *m = config_setting_get_member(root,
+	    "migration"), *args, *el;
+	struct agent_migration *mg = &c->migration;
+	const char *strategy = NULL, *v;
+	long long st = 600, bw = 0, ht = 300;
+	int i, n, r;
+
+	if (m == NULL)
+		return 0;
+	if (!config_setting_is_group(m))
+		return conf_error(e, m, "must be a group { ... }");
+	if ((r = conf_check_keys(m, keys, e)) < 0 ||
+	    (r = get_str(m, "hook", 1, 1, mg->hook, sizeof(mg->hook),
+	    e)) < 0 ||
+	    (r = conf_get_string(m, "strategy", 0, &strategy, e)) < 0 ||
+	    (r = conf_get_int(m, "stream_timeout", 0, 1,
+	    AGENT_STREAM_TIMEOUT_MAX, &st, e)) < 0 ||
+	    (r = conf_get_int(m, "max_bw", 0, 0, 1LL << 40, &bw, e)) < 0 ||
+	    (r = conf_get_int(m, "hook_timeout", 0, 1, AGENT_HOOK_TIMEOUT_MAX,
+	    &ht, e)) < 0)
+		return r;
+	if (strategy == NULL || strcmp(strategy, "any") == 0)
+		mg->strategy = AGENT_MIG_ANY;
+	else if (strcmp(strategy, "plain") == 0)
+		mg->strategy = AGENT_MIG_PLAIN;
+	else if (strcmp(strategy, "standby") == 0)
+		mg->strategy = AGENT_MIG_STANDBY;
+	else
+		return conf_error(e, config_setting_get_member(m, "strategy"),
+		    "'%s': want \"plain\", \"standby\" or \"any\"",
+		    strategy);
+	if ((args = config_setting_get_member(m, "hook_args")) != NULL) {
+		if (!config_setting_is_array(args) &&
+		    !config_setting_is_list(args))
+			return conf_error(e, args, "must be a list of strings "
+			    "[ \"...\" ]");
+		n = config_setting_length(args);
+		if (n > AGENT_HOOK_ARGS_MAX)
+			return conf_error(e, args, "%d arguments: at most %d",
+			    n, AGENT_HOOK_ARGS_MAX);
+		for (i = 0; i < n; i++) {
+			el = config_setting_get_elem(args, (unsigned)i);
+			if (el == NULL ||
+			    config_setting_type(el) != CONFIG_TYPE_STRING)
+				return conf_error(e, el != NULL ? el : args,
+				    "hook_args[%d]: not a string", i);
+			v = config_setting_get_string(el);
+			if (strlen(v) >= AGENT_HOOK_ARG_LEN)
+				return conf_error(e, el, "hook_args[%d]: longer "
+				    "than %d bytes", i, AGENT_HOOK_ARG_LEN - 1);
+			memcpy(mg->hook_args[i], v, strlen(v) + 1);
+		}
+		mg->nhook_args = (size_t)n;
+	}
+	mg->stream_timeout = (unsigned)st;
+	mg->max_bw = (uint64_t)bw;
+	mg->hook_timeout = (unsigned)ht;
+	mg->enabled = 1;
+	return 0;
+}
+
 static int
 from_config(const char *path, config_t *cfg, struct agent_conf **out,
     struct vouch_err *e)
 {
 	static const char *const keys[] = { "host", "tcti", "state_dir",
 	    "listen", "region", "policy", "tls", "eventlog", "runtime_log",
-	    "interval", "lab", NULL };
+	    "interval", "lab", "migration", NULL };
 	const config_setting_t *root = config_root_setting(cfg), *lab;
 	const struct region_host *me;
 	struct agent_conf *c;
@@ -193,7 +275,8 @@ from_config(const char *path, config_t *cfg, struct agent_conf **out,
 	    sizeof(c->runtime_log), e)) < 0 ||
 	    (r = conf_get_int(root, "interval", 0, 1, AGENT_INTERVAL_MAX,
 	    &interval, e)) < 0 ||
-	    (r = load_lab(root, c, &lab, e)) < 0)
+	    (r = load_lab(root, c, &lab, e)) < 0 ||
+	    (r = load_migration(root, c, e)) < 0)
 		goto fail;
 	if (!wire_host_name_ok(c->host, strlen(c->host))) {
 		r = conf_error(e, config_setting_get_member(root, "host"),
@@ -289,6 +372,8 @@ agent_conf_load_string(const char *name, const char *text,
 void
 agent_conf_print(const struct agent_conf *c, FILE *f)
 {
+	size_t i;
+
 	fprintf(f, "# effective configuration of %s\n", c->path);
 	fprintf(f, "host = \"%s\";\n", c->host);
 	fprintf(f, "tcti = \"%s\";\n", c->tcti[0] ? c->tcti :
@@ -316,4 +401,17 @@ agent_conf_print(const struct agent_conf *c, FILE *f)
 	fprintf(f, "interval = %u;\n", c->interval);
 	fprintf(f, "lab = { enabled = %s; lie = \"%s\"; };\n",
 	    c->lab ? "true" : "false", agent_lie_name(c->lie));
+	if (!c->migration.enabled)
+		return;		/* no section: MIG_ORDER refused */
+	fprintf(f, "migration = {\n\thook = \"%s\";\n\thook_args = [",
+	    c->migration.hook);
+	for (i = 0; i < c->migration.nhook_args; i++)
+		fprintf(f, "%s\"%s\"", i ? ", " : " ",
+		    c->migration.hook_args[i]);
+	fprintf(f, "%s];\n\tstrategy = \"%s\";\n\tstream_timeout = %u;\n"
+	    "\tmax_bw = %llu;\n\thook_timeout = %u;\n};\n",
+	    c->migration.nhook_args ? " " : "",
+	    agent_mig_strategy_name(c->migration.strategy),
+	    c->migration.stream_timeout,
+	    (unsigned long long)c->migration.max_bw, c->migration.hook_timeout);
 }

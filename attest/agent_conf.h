@@ -23,6 +23,21 @@
  *	                                          default the policy's
  *	                                          measure.interval
  *	lab = { enabled = true; lie = "fail"; };  optional, tests only
+ *	migration = {                             optional: without it
+ *	    hook = "/usr/libexec/vouch/vmhook";   vouchd refuses MIG_ORDER
+ *	    hook_args = [ "/srv/vms" ];           optional, <= 16 strings
+ *	    strategy = "any";                     optional: which order
+ *	                                          strategies this host runs,
+ *	                                          "plain", "standby" or "any"
+ *	    stream_timeout = 600;                 optional, s per stream
+ *	    max_bw = 0;                           optional, bytes/s per
+ *	                                          stream, 0 = unlimited
+ *	    hook_timeout = 300;                   optional, s per hook call
+ *	};
+ *
+ * The migration section configures the evacuation executor
+ * (attest/evacuate.h, docs/evacuation.md): the site hook is run with
+ * fork + execve (never a shell) as  hook hook_args... VERB ARGS...
  *
  * The lab fault switch: lab.lie = "fail" makes every verdict FAIL,
  * "pass" makes every verdict PASS ("none", the default: honest).  It
@@ -49,11 +64,34 @@
 
 #define AGENT_INTERVAL_MAX	86400
 #define AGENT_TCTI_MAX		255
+#define AGENT_HOOK_ARGS_MAX	16
+#define AGENT_HOOK_ARG_LEN	1024	/* per hook argument, with the NUL */
+#define AGENT_STREAM_TIMEOUT_MAX 86400
+#define AGENT_HOOK_TIMEOUT_MAX	3600
 
 enum agent_lie {
 	AGENT_LIE_NONE = 0,	/* honest */
 	AGENT_LIE_FAIL,		/* every verdict FAIL (lab only) */
 	AGENT_LIE_PASS,		/* every verdict PASS (lab only) */
+};
+
+/* Which order strategies (migrate/order.h) this host executes. */
+enum agent_mig_strategy {
+	AGENT_MIG_ANY = 0,
+	AGENT_MIG_PLAIN,
+	AGENT_MIG_STANDBY,
+};
+
+/* The migration section (all zero: absent). */
+struct agent_migration {
+	int		 enabled;		/* the section is present */
+	char		 hook[PATH_MAX];
+	char		 hook_args[AGENT_HOOK_ARGS_MAX][AGENT_HOOK_ARG_LEN];
+	size_t		 nhook_args;
+	enum agent_mig_strategy strategy;
+	unsigned	 stream_timeout;	/* seconds, default 600 */
+	uint64_t	 max_bw;		/* bytes/s, 0 = unlimited */
+	unsigned	 hook_timeout;		/* seconds, default 300 */
 };
 
 struct agent_conf {
@@ -73,6 +111,7 @@ struct agent_conf {
 	unsigned	 interval;			/* seconds */
 	int		 lab;				/* lab.enabled */
 	enum agent_lie	 lie;
+	struct agent_migration migration;
 	struct region	*region;			/* owned */
 	struct policy	*policy;			/* owned */
 };
@@ -87,6 +126,9 @@ void agent_conf_free(struct agent_conf *c);	/* NULL ok */
 
 /* The effective configuration (defaults filled in), libconfig syntax. */
 void agent_conf_print(const struct agent_conf *c, FILE *f);
+
+/* "any", "plain", "standby". */
+const char *agent_mig_strategy_name(enum agent_mig_strategy s);
 
 /* "none", "fail", "pass". */
 const char *agent_lie_name(enum agent_lie lie);

@@ -9,7 +9,11 @@
  *	main		waits for SIGTERM/SIGINT (sigwait), then stops the rest
  *	listener	accepts connections; one short-lived thread per
  *			connection (at most VOUCHD_MAX_CONN at once) answers
- *			a CHALLENGE with evidence
+ *			a CHALLENGE with evidence, or admits a MIG_ORDER
+ *			from vouch-tcbd (with a migration section)
+ *	migrations	(attest/evacuate.h) one thread per admitted order
+ *			runs the co-migration engine; one sender thread
+ *			delivers its MIG_REPORTs to vouch-tcbd
  *	worker		every interval: re-measure, enrol (until it
  *			succeeds), fetch the epoch, challenge the assigned
  *			neighbours, report the verdicts
@@ -43,16 +47,20 @@
 #include "common/tls.h"
 #include "attest/agent.h"
 #include "attest/agent_conf.h"
+#include "attest/evacuate.h"
 
 #define VOUCHD_DEFAULT_CONF	"/etc/vouch/vouchd.cfg"
 #define VOUCHD_MAX_CONN		16
 #define VOUCHD_STOP_WAIT_MS	1500
+/* Migrations running at SIGTERM: this long to finish and report. */
+#define VOUCHD_EVAC_WAIT_MS	3000
 /* Peer-triggered log lines: at most this many per window. */
 #define VOUCHD_RATE_LINES	10
 #define VOUCHD_RATE_WINDOW	10
 
 static struct {
 	struct agent		*agent;
+	struct evac		*evac;		/* NULL: no migration section */
 	const struct agent_conf	*conf;
 	int			 lfd;
 	int			 stop_pipe[2];
@@ -141,16 +149,42 @@ peer_warn(const char *fmt, ...)
 
 /* ---- connections ---------------------------------------------------- */
 
+static void
+evac_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	if (level >= 2)
+		log_err("%s", msg);
+	else if (level == 1)
+		log_warn("%s", msg);
+	else
+		log_info("%s", msg);
+}
+
+static int
+order_handler(void *arg, const char *peer, uint64_t seq, const char *json,
+    size_t len, uint64_t *ack, struct vouch_err *e)
+{
+	return evac_order(arg, peer, seq, json, len, ack, e);
+}
+
 static void *
 conn_main(void *arg)
 {
 	struct vouch_err e = VOUCH_ERR_INIT;
 	char peer[WIRE_HOST_MAX + 1];
+	uint16_t served = 0;
 	int fd = (int)(intptr_t)arg;
 
-	if (agent_serve(g.agent, fd, peer, sizeof(peer), &e) < 0)
-		peer_warn("connection from %s: %s", peer[0] ? peer :
-		    "(no certificate yet)", e.msg);
+	if (agent_serve(g.agent, fd, peer, sizeof(peer), &served, &e) < 0) {
+		if (served == WIRE_T_MIG_ORDER)
+			peer_warn("migration order from %s refused: %s", peer,
+			    e.msg);
+		else
+			peer_warn("connection from %s: %s", peer[0] ? peer :
+			    "(no certificate yet)", e.msg);
+	} else if (served == WIRE_T_MIG_ORDER)
+		log_info("migration order from %s accepted", peer);
 	else
 		log_info("answered a challenge from %s", peer);
 	pthread_mutex_lock(&g.lock);
@@ -458,6 +492,19 @@ main(int argc, char **argv)
 		agent_conf_free(conf);
 		return 1;
 	}
+	if (conf->migration.enabled) {
+		if (evac_new(conf, evac_log, NULL, &g.evac, &e) < 0) {
+			log_err("migration executor: %s", e.msg);
+			close(g.lfd);
+			agent_free(g.agent);
+			reap_priv();
+			agent_conf_free(conf);
+			return 1;
+		}
+		agent_set_order_handler(g.agent, order_handler, g.evac);
+		log_info("migration orders accepted from %s; site hook %s",
+		    region_tcbd(conf->region)->name, conf->migration.hook);
+	}
 	if (pipe(g.stop_pipe) < 0) {
 		log_err("pipe: %s", strerror(errno));
 		return 1;
@@ -497,6 +544,8 @@ main(int argc, char **argv)
 	clean = g.worker_done && g.listener_done && g.active == 0;
 	pthread_mutex_unlock(&g.lock);
 
+	/* Running migrations get a moment to finish and report. */
+	evac_free(g.evac, clean ? VOUCHD_EVAC_WAIT_MS : 0);
 	/* No TPM handle may outlive vouchd (swtpm has no resource manager). */
 	agent_tpm_shutdown(g.agent);
 	reap_priv();

@@ -3,8 +3,14 @@
 # own swtpm, state dir, measured "hypervisor" files and vouchd) and one
 # vouch-tcbd, all on loopback ports.
 #
-#   region.sh start N DIR [--interval S]  build everything under DIR, start
-#                                         it, wait until every host is TRUSTED
+#   region.sh start N DIR [--interval S] [--migration-hook HOOK
+#             [--hook-arg ARG]... [--stream-timeout S]]
+#                                         build everything under DIR, start
+#                                         it, wait until every host is TRUSTED;
+#                                         with --migration-hook every vouchd
+#                                         gets a migration section (executes
+#                                         MIG_ORDERs with that site hook,
+#                                         e.g. tools/lab/vmhook.sh)
 #   region.sh stop DIR                    stop every process of DIR
 #   region.sh tamper DIR I                change host I's measured file
 #   region.sh kill-host DIR I             SIGKILL host I's vouchd
@@ -50,7 +56,7 @@ TCBD=$B/vouch-tcbd
 die() { echo "$prog: $*" >&2; exit 1; }
 abs() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s/%s\n' "$PWD" "$1" ;; esac; }
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # free_port: a loopback TCP port nobody listens on, below the ephemeral
 # range (so no outgoing connection holds it) and not reserved by DIR yet
@@ -267,6 +273,20 @@ eventlog = "$D/eventlog.bin";
 interval = $interval;
 lab = { enabled = true; lie = "none"; };
 EOF
+		if [ -n "$MIG_HOOK" ]; then
+			{
+				echo "migration = {"
+				echo "  hook = \"$MIG_HOOK\";"
+				printf '  hook_args = [ '
+				local a sep=
+				for a in ${MIG_ARGS[@]+"${MIG_ARGS[@]}"}; do
+					printf '%s"%s"' "$sep" "$a"; sep=", "
+				done
+				echo " ];"
+				echo "  stream_timeout = $MIG_STREAM_TIMEOUT;"
+				echo "};"
+			} >>"$D/h$i.cfg"
+		fi
 	done
 	echo "$n" >"$D/.n"
 
@@ -299,9 +319,13 @@ case "${1:-}" in
 start)
 	[ $# -ge 3 ] || { usage >&2; exit 2; }
 	N=$2; D=$(abs "$3"); INTERVAL=2; shift 3
+	MIG_HOOK=; MIG_ARGS=(); MIG_STREAM_TIMEOUT=600
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--interval) INTERVAL=${2:?}; shift 2 ;;
+		--migration-hook) MIG_HOOK=$(abs "${2:?}"); shift 2 ;;
+		--hook-arg) MIG_ARGS+=("${2:?}"); shift 2 ;;
+		--stream-timeout) MIG_STREAM_TIMEOUT=${2:?}; shift 2 ;;
 		*) usage >&2; exit 2 ;;
 		esac
 	done
