@@ -17,6 +17,7 @@
 # CONN = --cert F --key F --ca F --me NAME (as in tcbd_peer.py)
 import argparse
 import json
+import os
 import socket
 import ssl
 import struct
@@ -24,55 +25,14 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tcbd_peer import field, frame, hello, recv_frame  # noqa: E402  (one framing)
+
 T_HELLO, T_VERDICT, T_ACK, T_ERROR = 1, 5, 11, 12
 T_MIG_ORDER, T_MIG_REPORT, T_ATTEST_REQUEST = 19, 20, 21
 F_HOST, F_ROLE, F_VMIN, F_VMAX = 1, 2, 3, 4
 F_SUBJECT, F_VERIFIER, F_TIME, F_RESULT, F_REASON, F_SEQ = 12, 13, 14, 15, 16, 17
 F_JSON, F_CODE, F_MESSAGE = 25, 26, 27
-
-
-def field(tag, value):
-    return struct.pack(">HI", tag, len(value)) + value
-
-
-def frame(mtype, fields):
-    body = b"".join(fields)
-    return b"VCHW" + struct.pack(">HHII", 1, mtype, 0, len(body)) + body
-
-
-def hello(me, role):
-    return frame(T_HELLO, [field(F_HOST, me.encode()), field(F_ROLE, bytes([role])),
-                           field(F_VMIN, struct.pack(">I", 1)),
-                           field(F_VMAX, struct.pack(">I", 1))])
-
-
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
-
-
-def recv_frame(s):
-    try:
-        hdr = recv_exact(s, 16)
-        if hdr is None:
-            return None
-        _, mtype, _, n = struct.unpack(">HHII", hdr[4:16])
-        body = recv_exact(s, n)
-    except (ssl.SSLError, OSError):
-        return None
-    if body is None:
-        return None
-    fields, off = {}, 0
-    while off < len(body):
-        tag, ln = struct.unpack(">HI", body[off:off + 6])
-        fields.setdefault(tag, []).append(body[off + 6:off + 6 + ln])
-        off += 6 + ln
-    return mtype, fields
 
 
 def error(code, msg):

@@ -49,8 +49,9 @@ def frame(mtype, fields, version=1, reserved=0, body_len=None):
     return b"VCHW" + struct.pack(">HHII", version, mtype, reserved, n) + body
 
 
-def hello(me):
-    return frame(T_HELLO, [field(F_HOST, me.encode()), field(F_ROLE, b"\x01"),
+def hello(me, role=1):
+    """HELLO as a vouchd (role 1) or as the tcbd (role 2)."""
+    return frame(T_HELLO, [field(F_HOST, me.encode()), field(F_ROLE, bytes([role])),
                            field(F_VMIN, struct.pack(">I", 1)),
                            field(F_VMAX, struct.pack(">I", 1))])
 
@@ -69,12 +70,12 @@ def recv_frame(s):
     """(type, {tag: [values]}) or None if the peer closed."""
     try:
         hdr = recv_exact(s, 16)
-    except (ssl.SSLError, ConnectionError):
+        if hdr is None:
+            return None
+        _, mtype, _, n = struct.unpack(">HHII", hdr[4:16])
+        body = recv_exact(s, n)
+    except (ssl.SSLError, OSError):
         return None
-    if hdr is None:
-        return None
-    _, mtype, _, n = struct.unpack(">HHII", hdr[4:16])
-    body = recv_exact(s, n)
     if body is None:
         return None
     fields, off = {}, 0
