@@ -25,8 +25,8 @@
 #   6. no trusted destination: order 709 (h2 -> [h3], h3 fails) leaves the
 #      target paused on h2 with its guard, final report ok=false,
 #      target_paused and the alert
-#   7. with the real vouch-tcbd (skipped while `vouchctl protect` is
-#      missing): a fresh pair t2/g2 on h2 is protected, h2 tampered;
+#   7. with the real vouch-tcbd: a fresh pair t2/g2 on h2 is protected
+#      (vouchctl protect), h2 tampered;
 #      without a human vouch-tcbd orders the evacuation and is killed and
 #      restarted mid-evacuation; the pair ends DONE (one migration row,
 #      bytes, downtime) at the first destination of the order's ranking,
@@ -74,17 +74,7 @@ check "vouchd -n -v shows the migration section" \
     sh -c "'$B/vouchd' -n -v -f '$D/h1.cfg' | grep -q 'hook = \"$HOOK\"'"
 
 # the lab hosts for the hook: names and stream credentials (QEMU x509)
-for i in 1 2 3; do
-	h=h$i
-	mkdir -p "$VM/$h/tls-src" "$VM/$h/tls-dst"
-	echo "$h" >"$VM/$h/name"
-	cp "$D/pki/ca/ca.pem" "$VM/$h/tls-src/ca-cert.pem"
-	cp "$D/pki/$h.pem" "$VM/$h/tls-src/client-cert.pem"
-	cp "$D/pki/$h.key" "$VM/$h/tls-src/client-key.pem"
-	cp "$D/pki/ca/ca.pem" "$VM/$h/tls-dst/ca-cert.pem"
-	cp "$D/pki/$h.pem" "$VM/$h/tls-dst/server-cert.pem"
-	cp "$D/pki/$h.key" "$VM/$h/tls-dst/server-key.pem"
-done
+"$REGION" vm-hosts "$D" "$VM" || { tap_fail "lab VM hosts" "region.sh vm-hosts failed"; exit 1; }
 
 # --- the protected pair on h1 ----------------------------------------------
 if ! out=$("$LG" start "$VM/h1/target" 2>&1); then tap_fail "target t1 boots on h1" "$out"; exit 1; fi
@@ -235,10 +225,7 @@ check "no report of order 707 after it ended (the re-send ran nothing)" \
     test "$(jq -s '[.[] | select(.report.id == 707)] | length' "$REPORTS")" -eq "$n7"
 
 # --- 7. the real vouch-tcbd: automatic evacuation, no human in the loop ----
-# (needs the RC-TCB side of issue 5: vouchctl protect / migrations)
-if ! "$VOUCHCTL" protect --help >/dev/null 2>&1 && ! "$VOUCHCTL" help 2>&1 | grep -qw protect; then
-	tap_skip "automatic evacuation by vouch-tcbd" "vouchctl protect missing (RC-TCB side not built)"
-else
+{
 	kill "$peer_pid" 2>/dev/null; wait "$peer_pid" 2>/dev/null
 	wait_for 20 port_closed "$TPORT"
 	ctl() { "$REGION" ctl "$D" "$@"; }
@@ -308,7 +295,7 @@ else
 	"$TAMPER" "qemu-file:$(cat "$VM/$dest/target/ram.path")" hook-syscall 110 57 >"$TMP/tamper2.out" 2>&1
 	finding2() { grep -aq 'VOUCH-FINDING.*syscall_hook' "$VM/$dest/guard/console.log"; }
 	check "the guard at $dest finds a syscall hook written after the move" wait_for 60 finding2
-fi
+}
 
 check "no ASan report in any vouchd log" sh -c "! grep -l 'ERROR: AddressSanitizer\|runtime error' '$D'/log/h*.log"
 echo "# evacuate.sh took $((SECONDS - t_start)) s"

@@ -75,6 +75,7 @@
 #			(memory-backend-file, share=on: mmap it read-only)
 #	kernel.dir	the kernel directory (vmlinuz carries the BTF)
 #	cmdline		the kernel command line; boot.mode vmlinux|bzimage
+#	mem.mb		the guest's RAM in MiB (a migration destination needs the same)
 #	qemu.err	QEMU's stderr
 #	guard.of	(guard VMs) the target's DIR; window.path the RAM
 #			file the window shows now, window.id its object
@@ -373,6 +374,7 @@ cmd_start() {
 	echo "$ram" >"$d/ram.path"
 	echo "$KDIR" >"$d/kernel.dir"
 	echo "$append" >"$d/cmdline"
+	echo "$mem" >"$d/mem.mb"
 	echo "$mode" >"$d/boot.mode"
 	# From here on a failure must leave nothing behind.
 	trap 'teardown "$d" 2>/dev/null || true' EXIT

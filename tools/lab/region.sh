@@ -23,6 +23,9 @@
 #   region.sh wait DIR STATE I... [--timeout S]
 #                                         wait until hosts I... are in STATE
 #   region.sh ctl DIR ARGS...             vouchctl ARGS with DIR's admin socket
+#   region.sh vm-hosts DIR VMDIR          lay out VMDIR/hI for vmhook.sh: name,
+#                                         tls-src/ and tls-dst/ (QEMU x509 files
+#                                         from hI's region certificate)
 #
 # Layout of DIR (every path absolute):
 #	tpm/                 swtpm.sh's lab (tpm/tpmI, EK CA tpm/ca/ca.pem)
@@ -361,6 +364,19 @@ wait)	[ $# -ge 4 ] || { usage >&2; exit 2; }
 	wait_state "$ST" "$T" "${HOSTS[@]}" ;;
 ctl)	[ $# -ge 3 ] || { usage >&2; exit 2; }
 	D=$(abs "$2"); need_dir; shift 2; ctl "$@" ;;
+vm-hosts) [ $# -eq 3 ] || { usage >&2; exit 2; }
+	D=$(abs "$2"); need_dir; V=$(abs "$3")
+	for ((k = 1; k <= $(cat "$D/.n"); k++)); do
+		h=h$k
+		mkdir -p "$V/$h/tls-src" "$V/$h/tls-dst" || die "cannot create $V/$h"
+		echo "$h" >"$V/$h/name"
+		for side in src:client dst:server; do
+			t="$V/$h/tls-${side%%:*}" r=${side##*:}
+			cp "$D/pki/ca/ca.pem" "$t/ca-cert.pem"
+			cp "$D/pki/$h.pem" "$t/$r-cert.pem"
+			cp "$D/pki/$h.key" "$t/$r-key.pem"
+		done
+	done ;;
 -h|--help|help) usage ;;
 *)	usage >&2; exit 2 ;;
 esac

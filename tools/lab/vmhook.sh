@@ -17,8 +17,9 @@
 # A VM's name is in DIR/vm.name (the test writes it at the source;
 # prepare writes it at the destination).  VOUCH_HOST (set by vouchd) is
 # the host running the hook.  Outputs one JSON line on success; errors on
-# stderr with a non-zero exit.  Environment: VMHOOK_MEM (MiB, 128: the
-# source's size), VOUCH_LABGUEST (labguest.sh), VOUCH_GUARD_BIN (the
+# stderr with a non-zero exit.  A destination target gets the source
+# target's RAM size (its mem.mb; else VMHOOK_MEM, default 128 MiB).
+# Environment: VOUCH_LABGUEST (labguest.sh), VOUCH_GUARD_BIN (the
 # static vouch-guard for a guard destination).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -74,6 +75,8 @@ prepare)
 	[ -d "$dd" ] || die "no lab host directory $dd"
 	[ "$dest" != "$ME" ] || die "$dest is this host"
 	mkdir -p "$dd/target" "$dd/guard"
+	# the destination gets the source target's RAM size
+	src=$(vmdir "$(hostdir "$ME")" "$target") && [ -s "$src/mem.mb" ] && MEM=$(cat "$src/mem.mb")
 	"$LG" start "$dd/target" --incoming --mem "$MEM" >"$dd/target.prepare.log" 2>&1 ||
 	    die "target destination on $dest: $(tail -1 "$dd/target.prepare.log")"
 	echo "$target" >"$dd/target/vm.name"
