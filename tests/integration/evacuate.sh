@@ -167,8 +167,12 @@ kill -TERM "$mon"; wait "$mon"
 F=$(final_of 707)
 check "final report: ok, at h2, 2 tries, bytes and downtime" \
     jq -e '.report | .ok == true and .host == "h2" and .tries == 2 and .bytes > 0 and .target_downtime_ms > 0 and .total_ms > 0 and .phase == "done"' <<<"$F"
-check "h3 failed its fresh attestation, h2 passed (ATTEST_REQUEST)" \
-    sh -c "grep -qx 'h3 FAIL' '$REPORTS.attest' && grep -qx 'h2 PASS' '$REPORTS.attest'"
+if grep -qx 'h3 FAIL' "$REPORTS.attest" && grep -qx 'h2 PASS' "$REPORTS.attest"; then
+	tap_ok "h3 failed its fresh attestation, h2 passed (ATTEST_REQUEST)"
+else	# say where h3 was refused instead (seen once under load)
+	tap_fail "h3 failed its fresh attestation, h2 passed (ATTEST_REQUEST)" \
+	    "attest: $(tr '\n' ' ' <"$REPORTS.attest" 2>/dev/null); h3: $(jq -c 'select(.report.id == 707 and .report.host == "h3") | .report | [.phase, .done, .msg]' "$REPORTS" | tr '\n' ' '); $(grep -a 'h3' "$D/log/h1.log" | tail -3 | tr '\n' ' ')"
+fi
 check "reports of order 707: none lost (SEQs consecutive), in order, a re-sent one only as the same SEQ" \
     jq -s -e '[.[] | select(.report.id == 707) | .seq] as $s | ($s | unique) as $u |
         ($u | length) > 5 and $u == [range($u[0]; $u[-1] + 1)] and
