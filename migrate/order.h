@@ -26,7 +26,8 @@
  *   phase is a comig_phase_name() (lower case); "host" may be "" (no
  *   destination yet); msg and error are at most ORDER_MSG_MAX-1 bytes of
  *   printable UTF-8 (no C0, DEL, C1); integers 0..INT64_MAX (tries
- *   0..COMIG_MAX_DESTS), mbps a finite number 0..1e9.  The final-only
+ *   0..COMIG_MAX_DESTS), mbps (the stream's rate in Mbit/s, as QEMU's
+ *   query-migrate gives it) a finite number 0..1e9.  The final-only
  *   keys are required in a final report and refused in any other; a
  *   final report with ok and target_paused both true is refused.
  *

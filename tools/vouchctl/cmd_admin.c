@@ -884,6 +884,13 @@ jget_double(json_object *o, const char *k)
 	    json_object_get_double(v) : 0;
 }
 
+/* A migration row's stream rate: "mbps" is QEMU's megabits/s; MiB/s. */
+static double
+mib_per_s(json_object *x)
+{
+	return jget_double(x, "mbps") * 1e6 / 8.0 / 1048576.0;
+}
+
 /* Follow migration id until it ends: 0 DONE, 1 FAILED/LOST, 2 error. */
 static int
 follow(const struct admin_opts *o, long long id)
@@ -894,7 +901,7 @@ follow(const struct admin_opts *o, long long id)
 	for (;;) {
 		json_object *req = json_object_new_object(), *rep = NULL, *a, *x;
 		const char *res;
-		char line[512];
+		char line[512], size[64];
 		double mib, tot;
 		int r;
 
@@ -919,6 +926,11 @@ follow(const struct admin_opts *o, long long id)
 		res = jget_str(x, "result");
 		mib = (double)jget_int(x, "bytes") / 1048576.0;
 		tot = (double)jget_int(x, "total") / 1048576.0;
+		/* "12.0/128.5 MiB" while a stream runs, "156.8 MiB" after */
+		if (tot > 0)
+			snprintf(size, sizeof(size), "%.1f/%.1f MiB", mib, tot);
+		else
+			snprintf(size, sizeof(size), "%.1f MiB", mib);
 		if (tty) {
 			char bar[31];
 			int k, fill = tot > 0 ? (int)(30.0 * mib / tot) : 0;
@@ -929,17 +941,16 @@ follow(const struct admin_opts *o, long long id)
 				bar[k] = k < fill ? '#' : '.';
 			bar[30] = '\0';
 			snprintf(line, sizeof(line), "migration %lld %-12s [%s] "
-			    "%.1f/%.1f MiB %.1f MiB/s %s", id,
-			    jget_str(x, "phase"), bar, mib, tot,
-			    jget_double(x, "mbps"), jget_str(x, "host"));
+			    "%s %.1f MiB/s %s", id,
+			    jget_str(x, "phase"), bar, size,
+			    mib_per_s(x), jget_str(x, "host"));
 			printf("\r%-100s", line);
 			fflush(stdout);
 		} else {
 			snprintf(line, sizeof(line), "migration %lld: phase %s, "
-			    "host %s, %.1f/%.1f MiB, %.1f MiB/s", id,
+			    "host %s, %s, %.1f MiB/s", id,
 			    jget_str(x, "phase"), jget_str(x, "host")[0] ?
-			    jget_str(x, "host") : "-", mib, tot,
-			    jget_double(x, "mbps"));
+			    jget_str(x, "host") : "-", size, mib_per_s(x));
 			if (strcmp(line, last) != 0) {
 				printf("%s\n", line);
 				fflush(stdout);
