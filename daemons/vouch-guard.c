@@ -4,6 +4,7 @@
  *	vouch-guard [--policy FILE] [--target NAME ... | --all] [--once]
  *	    [--json-log FILE] [--alert-cmd PROG] [--verbose]
  *	    [--memory SPEC] [--status FILE] [--console FILE] [--detached]
+ *	    [--control DEV]
  *	    [--vouchd-conf FILE | --region FILE --host NAME --cert PEM
  *	     --key PEM --ca PEM]
  *	vouch-guard -n [-v] [--policy FILE]	check the policy [and print it]
@@ -62,15 +63,19 @@
  *	--memory SPEC	replaces the memory spec of the one selected guard
  *		(e.g. "ivshmem:", found at open time).
  *	--detached	start detached (no window yet): attach on SIGUSR2.
+ *	--control DEV	the same commands on a serial line, answered on it
+ *		(see control_main below): no shell between host and guard.
  *
  * Exit status: 0 clean stop (or policy OK), 1 runtime failure (a guard
  * cannot be opened, the findings stream cannot be written), 2 usage or
  * policy error.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -79,6 +84,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,9 +139,12 @@ static struct {
 	const char	*status;	/* --status, or NULL */
 	unsigned	 seq;		/* control events so far */
 	char		 event[320];	/* the last control event */
+	pthread_cond_t	 ev_cond;	/* seq changed (with lock) */
+	const char	*control;	/* --control, or NULL */
 } g = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.out_lock = PTHREAD_MUTEX_INITIALIZER,
+	.ev_cond = PTHREAD_COND_INITIALIZER,
 };
 
 static void
@@ -148,6 +157,7 @@ usage(FILE *f)
 	    "[--verbose]\n"
 	    "                   [--memory SPEC] [--status FILE] "
 	    "[--console FILE] [--detached]\n"
+	    "                   [--control DEV]\n"
 	    "                   [--vouchd-conf FILE | --region FILE --host NAME"
 	    " --cert PEM\n"
 	    "                    --key PEM --ca PEM]\n"
@@ -173,6 +183,9 @@ usage(FILE *f)
 	    "  -C, --console FILE   findings as \"VOUCH-FINDING <json>\" lines\n"
 	    "                       and events on FILE (a serial console)\n"
 	    "  -D, --detached       start detached; SIGUSR2 attaches\n"
+	    "      --control DEV    commands on a serial line: \"attach|detach|"
+	    "status TOKEN\"\n"
+	    "                       answered \"TOKEN EVENT\" (guard VMs)\n"
 	    "  -c, --vouchd-conf FILE  send new critical findings and repairs\n"
 	    "                       to vouch-tcbd as ALERTs with this host's\n"
 	    "                       credentials from vouchd's configuration\n"
@@ -928,6 +941,7 @@ control_event(const char *fmt, ...)
 	vsnprintf(g.event, sizeof(g.event), fmt, ap);
 	va_end(ap);
 	g.seq++;
+	pthread_cond_broadcast(&g.ev_cond);
 	pthread_mutex_unlock(&g.lock);
 	log_info("%s", g.event);
 	pthread_mutex_lock(&g.out_lock);
@@ -1053,6 +1067,190 @@ attach_all(void)
 		control_event("ATTACHED OK %zu finding(s)", nf);
 }
 
+/*
+ * The control port (--control DEV: a serial line of the guard VM whose
+ * other end is the host's, e.g. QEMU's third -serial as a unix socket).
+ * One command per line, "VERB TOKEN" (TOKEN: up to 32 characters of
+ * [A-Za-z0-9-], echoed so that a client can tell its answer from a late
+ * one): "detach" and "attach" do what SIGUSR1 and SIGUSR2 do (main runs
+ * them: the request is that very signal) and answer with the event,
+ * "status" answers "state ATTACHED|DETACHED seq N".  Answers are one
+ * line, "TOKEN TEXT".  Anything else: "TOKEN ERROR ...", or no answer
+ * for a line without a token.  It saves a shell round trip per command:
+ * what a co-migration's guard detach and attach wait for.
+ */
+#define CONTROL_LINE_MAX	128
+#define CONTROL_TOKEN_MAX	32
+#define CONTROL_WAIT_MS		(ATTACH_WAIT_MS + 60000)
+
+static pthread_t control_thread;
+static int control_fd = -1, control_started;
+
+static void
+control_reply(const char *token, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+control_reply(const char *token, const char *fmt, ...)
+{
+	char line[CONTROL_TOKEN_MAX + 8 + sizeof(g.event)];
+	size_t off = 0;
+	int n;
+	va_list ap;
+
+	n = snprintf(line, sizeof(line), "%s ", token);
+	if (n > 0)
+		off = (size_t)n;
+	va_start(ap, fmt);
+	n = vsnprintf(line + off, sizeof(line) - off - 1, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		off += (size_t)n < sizeof(line) - off - 1 ? (size_t)n :
+		    sizeof(line) - off - 2;
+	line[off++] = '\n';
+	if (write(control_fd, line, off) != (ssize_t)off)
+		log_debug("%s: short write", g.control);
+}
+
+/* Have main run the signal's action; answer with the event it records. */
+static void
+control_signal(const char *token, int sig)
+{
+	struct timespec until;
+	unsigned seq;
+	int r = 0;
+
+	pthread_mutex_lock(&g.lock);
+	seq = g.seq;
+	pthread_mutex_unlock(&g.lock);
+	kill(getpid(), sig);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CONTROL_WAIT_MS / 1000;
+	pthread_mutex_lock(&g.lock);
+	while (g.seq == seq && !g.stopping && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&g.ev_cond, &g.lock, &until);
+	if (g.seq != seq)
+		control_reply(token, "%s", g.event);
+	else
+		control_reply(token, "ERROR %s", g.stopping ? "stopping" :
+		    "no answer");
+	pthread_mutex_unlock(&g.lock);
+}
+
+static void
+control_command(char *line)
+{
+	char *verb = line, *token, *end;
+	size_t i;
+
+	if ((token = strchr(line, ' ')) == NULL)
+		return;			/* no token: nobody to answer */
+	*token++ = '\0';
+	if ((end = strchr(token, ' ')) != NULL)
+		*end = '\0';
+	if (token[0] == '\0' || strlen(token) > CONTROL_TOKEN_MAX)
+		return;
+	for (i = 0; token[i] != '\0'; i++)
+		if (!isalnum((unsigned char)token[i]) && token[i] != '-')
+			return;
+	if (strcmp(verb, "attach") == 0)
+		control_signal(token, SIGUSR2);
+	else if (strcmp(verb, "detach") == 0)
+		control_signal(token, SIGUSR1);
+	else if (strcmp(verb, "status") == 0) {
+		size_t k, attached = 0;
+
+		pthread_mutex_lock(&g.out_lock);
+		for (k = 0; k < nworkers; k++)
+			attached += workers[k].ps != NULL;
+		pthread_mutex_unlock(&g.out_lock);
+		pthread_mutex_lock(&g.lock);
+		control_reply(token, "state %s seq %u", attached == nworkers ?
+		    "ATTACHED" : "DETACHED", g.seq);
+		pthread_mutex_unlock(&g.lock);
+	} else
+		control_reply(token, "ERROR unknown command");
+}
+
+static void *
+control_main(void *arg)
+{
+	char buf[CONTROL_LINE_MAX + 1];
+	size_t n = 0;
+	int skip = 0;
+
+	(void)arg;
+	while (!stopping()) {
+		struct pollfd p = { control_fd, POLLIN, 0 };
+		char c;
+		ssize_t k;
+
+		if (poll(&p, 1, 500) <= 0)
+			continue;
+		if ((k = read(control_fd, &c, 1)) <= 0) {
+			if (k < 0 && errno != EINTR && errno != EAGAIN) {
+				log_warn("%s: %s", g.control, strerror(errno));
+				sleep_ms(500);
+			}
+			continue;
+		}
+		if (c == '\r')
+			continue;
+		if (c != '\n') {
+			if (n < CONTROL_LINE_MAX)
+				buf[n++] = c;
+			else
+				skip = 1;	/* overlong: dropped whole */
+			continue;
+		}
+		buf[n] = '\0';
+		if (!skip && n > 0)
+			control_command(buf);
+		n = 0;
+		skip = 0;
+	}
+	return NULL;
+}
+
+/* Open --control (raw mode: no echo, no line editing) and start its thread. */
+static int
+control_start(void)
+{
+	struct termios t;
+
+	if (g.control == NULL)
+		return 0;
+	if ((control_fd = open(g.control, O_RDWR | O_NOCTTY | O_CLOEXEC |
+	    O_NONBLOCK)) < 0) {
+		log_err("--control %s: %s", g.control, strerror(errno));
+		return -1;
+	}
+	if (isatty(control_fd) && tcgetattr(control_fd, &t) == 0) {
+		cfmakeraw(&t);
+		if (tcsetattr(control_fd, TCSANOW, &t) < 0)
+			log_warn("--control %s: raw mode: %s", g.control,
+			    strerror(errno));
+	}
+	if (pthread_create(&control_thread, NULL, control_main, NULL) != 0) {
+		log_err("cannot start the control thread");
+		close(control_fd);
+		control_fd = -1;
+		return -1;
+	}
+	control_started = 1;
+	return 0;
+}
+
+static void
+control_stop(void)
+{
+	if (control_started)
+		pthread_join(control_thread, NULL);
+	control_started = 0;
+	if (control_fd >= 0)
+		close(control_fd);
+	control_fd = -1;
+}
+
 /* One run of one guard with its reporting.  0, or -1 if the run failed. */
 static int
 run_once(struct worker *w)
@@ -1169,6 +1367,7 @@ main(int argc, char **argv)
 		{ "status", required_argument, NULL, 's' },
 		{ "console", required_argument, NULL, 'C' },
 		{ "detached", no_argument, NULL, 'D' },
+		{ "control", required_argument, NULL, 'X' },
 		{ "vouchd-conf", required_argument, NULL, 'c' },
 		{ "region", required_argument, NULL, 'R' },
 		{ "host", required_argument, NULL, 'H' },
@@ -1218,6 +1417,7 @@ main(int argc, char **argv)
 		case 's': g.status = optarg; break;
 		case 'C': console = optarg; break;
 		case 'D': detached = 1; break;
+		case 'X': g.control = optarg; break;
 		case 'c': vconf = optarg; break;
 		case 'R': a_region = optarg; break;
 		case 'H': a_host = optarg; break;
@@ -1374,6 +1574,8 @@ main(int argc, char **argv)
 		}
 		w[i].started = 1;
 	}
+	if (control_start() < 0)
+		stop_all(1);
 	while (!stopping()) {
 		sig = sigtimedwait(&set, NULL, &tick);
 		reap_children(0);
@@ -1392,6 +1594,7 @@ main(int argc, char **argv)
 		}
 	}
 	stop_all(0);
+	control_stop();
 	for (i = 0; i < nsel; i++)
 		if (w[i].started)
 			pthread_join(w[i].thread, NULL);

@@ -14,6 +14,8 @@
 #      guard VM's PCI bus, the guard VM keeps running
 #   4. window-attach: ATTACHED OK (verified against its baseline), the
 #      hook (still there) is reported again
+#   5. the control port (vouch-guard --control on ttyS2, labguest.sh
+#      guard): status, detach, attach; unknown and overlong lines refused
 # TAP comments: guard VM boot, one full check inside the guard VM (its
 # own statistics), detach and attach latencies.  ~1-2 min under TCG.
 #
@@ -154,3 +156,21 @@ check "the hook, still there, is reported again after attach" \
 check "guard-status: ATTACHED again" grep -qx 'state ATTACHED' "$TMP/status3"
 check "a second detach/attach round works" sh -c \
     "'$LG' window-detach '$G' | grep -qx DETACHED && '$LG' window-attach '$G' '$RAM' | grep -q '^ATTACHED OK'"
+
+# --- the control port (vouch-guard --control: the guard VM's ttyS2) -------
+check "control port: status" sh -c "'$LG' guard '$G' status | grep -q '^state ATTACHED seq [0-9]'"
+check "control port: detach answers DETACHED" sh -c "'$LG' guard '$G' detach | grep -qx DETACHED"
+check "... and the status file (shell channel) agrees" \
+    sh -c "'$LG' cmd '$G' guard-status | grep -qx 'state DETACHED'"
+check "control port: attach answers ATTACHED OK" sh -c "'$LG' guard '$G' attach | grep -q '^ATTACHED OK'"
+check_exit 1 "control port: an unknown command is refused" \
+    python3 "$ROOT/tools/guest/guestctl.py" line "$G/guard.sock" bogus 20
+check_grep "ERROR unknown command" "... saying so"
+check "control port: an overlong line is dropped whole, the next command answered" python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect('$G/guard.sock'); s.settimeout(30)
+s.sendall(b'x' * 5000 + b' tok\n' + b'status t1\n')
+buf = b''
+while b'\n' not in buf:
+    buf += s.recv(4096)
+sys.exit(0 if buf.split(b'\n')[0].decode().startswith('t1 state ATTACHED') else 1)"

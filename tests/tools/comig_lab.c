@@ -141,13 +141,14 @@ stop_guest(const char *dir)
 	(void)run(argv, NULL, 0);
 }
 
-/* "labguest.sh cmd DIR WORD": 0 if the guard answered with want. */
+/* "labguest.sh guard DIR WORD" (vouch-guard's control port): 0 if the
+ * guard answered with want. */
 static int
 guard_cmd(const char *dir, const char *word, const char *want,
     struct vouch_err *e)
 {
 	char out[2048];
-	char *argv[] = { (char *)labguest, (char *)"cmd", (char *)dir,
+	char *argv[] = { (char *)labguest, (char *)"guard", (char *)dir,
 	    (char *)word, NULL };
 	int rc = run(argv, out, sizeof(out));
 
@@ -243,7 +244,7 @@ h_detach(void *arg, struct mig_vm *guard, struct vouch_err *e)
 
 	(void)guard;
 	snprintf(gd, sizeof(gd), "%s/guard", l->src);
-	return guard_cmd(gd, "guard-detach", "DETACHED", e);
+	return guard_cmd(gd, "detach", "DETACHED", e);
 }
 
 static int
@@ -256,7 +257,7 @@ h_verify(void *arg, const char *host, struct mig_vm *guard,
 	(void)guard;
 	snprintf(gd, sizeof(gd), "%s/guard", strcmp(host, "source") == 0 ?
 	    l->src : host);
-	return guard_cmd(gd, "guard-attach", "ATTACHED OK", e);
+	return guard_cmd(gd, "attach", "ATTACHED OK", e);
 }
 
 static void

@@ -5,6 +5,10 @@
       Send LINE on the guest's command channel (ttyS1 as a unix-socket
       chardev) and print the answer lines between "VOUCH-BEGIN LINE" and
       "VOUCH-END LINE RC"; exit with RC.  124 on timeout, 3 on I/O error.
+  guestctl.py line SOCK VERB [TIMEOUT]
+      vouch-guard's control port (--control): send "VERB TOKEN" (a fresh
+      token), print the text of the answer "TOKEN TEXT" (answers to other
+      tokens, late ones, are skipped); exit 1 if it is a FAIL or an ERROR.
   guestctl.py qmp SOCK JSON [TIMEOUT]
       QMP handshake (qmp_capabilities), then one command.  JSON is a QMP
       command object or just a command name ("query-status").  Prints the
@@ -22,6 +26,7 @@ QEMU serves one client at a time on each socket: a second client waits
 in the listen backlog until the first disconnects.
 """
 import json
+import os
 import socket
 import sys
 import time
@@ -196,18 +201,43 @@ def do_then_event(path, text, event, timeout, match):
         return 3
 
 
+def do_line(path, verb, timeout):
+    deadline = time.monotonic() + timeout
+    token = "%d-%d" % (os.getpid(), int(time.monotonic() * 1000) % 1000000)
+    try:
+        s = connect(path, deadline)
+        s.sendall(b"\n" + ("%s %s\n" % (verb, token)).encode())
+        r = Lines(s, deadline)
+        while True:
+            l = r.readline()
+            if l.startswith(token + " "):
+                text = l[len(token) + 1:]
+                print(text)
+                return 1 if ("FAIL" in text.split()[:2] or
+                             text.startswith("ERROR")) else 0
+    except Timeout:
+        print("guestctl: no answer to '%s' within %gs" % (verb, timeout),
+              file=sys.stderr)
+        return 124
+    except (OSError, EOFError) as e:
+        print("guestctl: %s: %s" % (path, e), file=sys.stderr)
+        return 3
+
+
 def main(argv):
     if len(argv) >= 5 and argv[1] == "qmp-then-event":
         timeout = float(argv[5]) if len(argv) > 5 else 30.0
         return do_then_event(argv[2], argv[3], argv[4], timeout,
                              argv[6] if len(argv) > 6 else "")
-    if len(argv) < 4 or argv[1] not in ("cmd", "qmp", "qmp-wait-event"):
+    if len(argv) < 4 or argv[1] not in ("cmd", "line", "qmp", "qmp-wait-event"):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     timeout = float(argv[4]) if len(argv) > 4 else 30.0
     op, path, arg = argv[1], argv[2], argv[3]
     if op == "cmd":
         return do_cmd(path, arg, timeout)
+    if op == "line":
+        return do_line(path, arg, timeout)
     if op == "qmp":
         return do_qmp(path, arg, timeout)
     return do_wait_event(path, arg, timeout)

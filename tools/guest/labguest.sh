@@ -55,6 +55,10 @@
 #	"ATTACHED OK ...", "ATTACHED FAIL reason"), exit 1 on FAIL.
 #	Commands run in a subshell of the guest's init: a failure or a
 #	crash leaves the channel and the ticker running.
+#   labguest.sh guard GUARDDIR attach|detach|status
+#	The same through vouch-guard's own control port (guard.sock, the guard
+#	VM's ttyS2): no shell, no polling; prints the answer ("ATTACHED OK
+#	...", "DETACHED", "state ATTACHED seq N"), exit 1 on FAIL or ERROR.
 #   labguest.sh qmp DIR JSON
 #	QMP handshake and one command (a JSON object or just its name);
 #	prints the "return" JSON, or the error on stderr and exits 1.
@@ -78,7 +82,8 @@
 #	mem.mb		the guest's RAM in MiB (a migration destination needs the same)
 #	qemu.err	QEMU's stderr
 #	guard.of	(guard VMs) the target's DIR; window.path the RAM
-#			file the window shows now, window.id its object
+#			file the window shows now, window.id its object;
+#			guard.sock vouch-guard's control port (ttyS2)
 #
 # The command channel protocol (tools/guest/guestctl.py): one line in; the
 # guest answers "VOUCH-BEGIN LINE", the output, "VOUCH-END LINE RC".
@@ -176,7 +181,7 @@ if [ -x /bin/vouch-guard ] && [ -f /etc/vouch/guards.cfg ]; then
 		[ "$(cat "$f" 2>/dev/null)" = 0x1110 ] && gdet=
 	done
 	/bin/vouch-guard --policy /etc/vouch/guards.cfg --memory ivshmem: \
-	    --status $gstat --console /dev/ttyS0 \
+	    --status $gstat --console /dev/ttyS0 --control /dev/ttyS2 \
 	    --json-log /var/log/vouch-findings.jsonl $gdet \
 	    </dev/null >/dev/ttyS0 2>&1 &
 	echo $! >/run/vouch-guard.pid
@@ -293,7 +298,7 @@ teardown() {
 	fi
 	ram=$(cat "$d/ram.path" 2>/dev/null || true)
 	case "$ram" in /dev/shm/vouch-guest-*) rm -f "$ram" ;; esac
-	rm -f "$d/qemu.pid" "$d/qmp.sock" "$d/qmp-mon.sock" "$d/ctl.sock" \
+	rm -f "$d/qemu.pid" "$d/qmp.sock" "$d/qmp-mon.sock" "$d/ctl.sock" "$d/guard.sock" \
 	    "$d/ram.path" "$d/window.path" "$d/window.id"
 }
 
@@ -385,6 +390,9 @@ cmd_start() {
 		# The window's slot: a root port with ACPI hotplug (q35's
 		# default in QEMU 7.2), room for a 64-bit BAR of up to 1 GiB.
 		extra+=(-device pcie-root-port,id=rp-win,chassis=1,slot=1,pref64-reserve=1G)
+		# ttyS2: vouch-guard's own control port (labguest.sh guard)
+		extra+=(-chardev socket,id=gctl,path="$d/guard.sock",server=on,wait=off
+		    -serial chardev:gctl)
 		echo "$guard_of" >"$d/guard.of"
 		if [ $window -eq 1 ]; then
 			extra+=(-object memory-backend-file,id=winmem0,mem-path="$tram",size="$tsize",share=on
@@ -443,6 +451,16 @@ cmd_cmd() {
 	return $rc
 }
 
+# guard DIR attach|detach|status: vouch-guard's control port (ttyS2 of a
+# guard VM), no shell in between; prints the answer, exit 1 on FAIL/ERROR.
+cmd_guard() {
+	[ $# -eq 2 ] || usage
+	local d; d=$(abs "$1")
+	case $2 in attach|detach|status) ;; *) usage ;; esac
+	[ -S "$d/guard.sock" ] || die "$d: no guard.sock (not a guard VM?)"
+	python3 "$GUESTCTL" line "$d/guard.sock" "$2" "$GUARD_TIMEOUT"
+}
+
 # qmp DIR JSON: one QMP command, its "return" on stdout
 qmp1() { python3 "$GUESTCTL" qmp "$1/qmp.sock" "$2" "$CMD_TIMEOUT"; }
 # qmp_status DIR: the guest's run state (running, paused, ...)
@@ -457,7 +475,7 @@ cmd_window_detach() {
 	t0=$(date +%s.%N)
 	# The guard stops reading first: the BAR must not vanish under it.
 	if [ "$(qmp_status "$d")" = running ]; then
-		cmd_cmd "$d" guard-detach || rc=$?
+		cmd_guard "$d" detach || rc=$?
 		[ $rc -eq 0 ] || die "guard-detach failed ($rc)"
 	fi
 	tg=$(date +%s.%N)
@@ -501,9 +519,9 @@ cmd_window_attach() {
 	echo "$ram" >"$d/window.path"
 	tp=$(date +%s.%N)
 	if [ "$(qmp_status "$d")" = running ]; then
-		cmd_cmd "$d" guard-attach || rc=$?
+		cmd_guard "$d" attach || rc=$?
 	else
-		echo "guard paused: cont, then 'labguest.sh cmd $d guard-attach'"
+		echo "guard paused: cont, then 'labguest.sh guard $d attach'"
 	fi
 	t1=$(date +%s.%N)
 	awk -v s="$t0" -v p="$tp" -v e="$t1" 'BEGIN {
@@ -532,6 +550,7 @@ case $sub in
 build) build; echo "$KDIR"; echo "$INITRD" ;;
 start) cmd_start "$@" ;;
 cmd) cmd_cmd "$@" ;;
+guard) cmd_guard "$@" ;;
 qmp) cmd_qmp "$@" ;;
 stop) cmd_stop "$@" ;;
 window-detach) cmd_window_detach "$@" ;;
