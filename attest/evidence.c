@@ -15,6 +15,7 @@
 
 #include <json.h>
 
+#include "common/json.h"
 #include "common/util.h"
 #include "measure/eventlog.h"
 #include "measure/imalog.h"
@@ -55,21 +56,6 @@ field_err(struct vouch_err *e, const char *field, const struct vouch_err *why)
 	return vouch_err_set(e, why->code, "%s: %s", field, why->msg);
 }
 
-static const char *
-json_type_label(json_object *o)
-{
-	switch (json_object_get_type(o)) {
-	case json_type_null:	return "null";
-	case json_type_boolean:	return "a boolean";
-	case json_type_double:	return "a number";
-	case json_type_int:	return "an integer";
-	case json_type_object:	return "an object";
-	case json_type_array:	return "an array";
-	case json_type_string:	return "a string";
-	}
-	return "?";
-}
-
 static int
 want_type(json_object *o, enum json_type t, const char *field,
     const char *label, struct vouch_err *e)
@@ -77,7 +63,7 @@ want_type(json_object *o, enum json_type t, const char *field,
 	if (json_object_get_type(o) != t)
 		return vouch_err_set(e, VOUCH_E_FORMAT,
 		    "%s: expected %s, got %s", field, label,
-		    json_type_label(o));
+		    json_type_label(json_object_get_type(o)));
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include <json-c/json.h>
 
+#include "common/json.h"
 #include "common/util.h"
 #include "ids/guard.h"
 
@@ -358,21 +359,6 @@ bad(struct sload *s, const char *field, const char *fmt, ...)
 	    s->path, field, msg);
 }
 
-static const char *
-jtype_name(json_type t)
-{
-	switch (t) {
-	case json_type_null:	return "null";
-	case json_type_boolean:	return "a boolean";
-	case json_type_double:	return "a number";
-	case json_type_int:	return "an integer";
-	case json_type_object:	return "an object";
-	case json_type_array:	return "an array";
-	case json_type_string:	return "a string";
-	}
-	return "?";
-}
-
 /* Member key of o, of type t; missing: error if required, else *out NULL. */
 static int
 member(struct sload *s, json_object *o, const char *field, const char *key,
@@ -389,8 +375,8 @@ member(struct sload *s, json_object *o, const char *field, const char *key,
 		return 0;
 	}
 	if (!json_object_is_type(m, t))
-		return bad(s, f, "expected %s, not %s", jtype_name(t),
-		    jtype_name(json_object_get_type(m)));
+		return bad(s, f, "expected %s, not %s", json_type_label(t),
+		    json_type_label(json_object_get_type(m)));
 	*out = m;
 	return 0;
 }
