@@ -112,6 +112,11 @@ check: deps
 	$(MAKE) --no-print-directory asan fuzz $(O)/static/vouch-guard
 	@tests/run.sh $(A) $(F)
 
+# The Xen lab alone (also part of check): Xen 4.17 booted under QEMU.
+check-xen: deps
+	$(MAKE) --no-print-directory asan
+	@VOUCH_TESTS=xenlab tests/run.sh $(A) $(F)
+
 bench-bins: all $(BENCH_BINS:%=$(O)/bench/%) $(O)/static/vouch-guard
 
 bench: deps
@@ -125,5 +130,5 @@ demo: deps
 clean:
 	rm -rf $(O)
 
-.PHONY: all asan fuzz deps check bench bench-bins demo clean
+.PHONY: all asan fuzz deps check check-xen bench bench-bins demo clean
 .SECONDARY:
