@@ -1003,11 +1003,11 @@ pci_rescan(void)
  * target against the state's baseline.  Under w->mu.
  */
 static int
-attach_one(struct worker *w, struct vouch_err *e)
+attach_one(struct worker *w, int64_t *window_ms, struct vouch_err *e)
 {
 	struct vmi_findings f = { NULL, 0, 0 };
 	struct vmi_mem *probe = NULL;
-	int64_t until = mono_ms() + ATTACH_WAIT_MS;
+	int64_t t0 = mono_ms(), until = t0 + ATTACH_WAIT_MS, last_rescan = 0;
 	int r;
 
 	if (w->gd != NULL && !w->gd->detached) {
@@ -1015,15 +1015,20 @@ attach_one(struct worker *w, struct vouch_err *e)
 		guard_detach(w->gd);
 	}
 	for (;;) {
-		if (strncmp(w->conf.memory, "ivshmem:", 8) == 0)
+		/* a hot-plugged window: rescan at most every 100 ms */
+		if (strncmp(w->conf.memory, "ivshmem:", 8) == 0 &&
+		    mono_ms() - last_rescan >= 100) {
 			pci_rescan();
+			last_rescan = mono_ms();
+		}
 		if ((r = vmi_mem_open(w->conf.memory, 0, &probe, e)) == 0)
 			break;
 		if (mono_ms() >= until)
 			return r;
-		usleep(100000);
+		usleep(10000);
 	}
 	vmi_mem_close(probe);
+	*window_ms += mono_ms() - t0;
 	if (w->gd != NULL) {
 		/* Same guard, window back: re-validate and verify only. */
 		if ((r = guard_reattach(w->gd, &f, e)) < 0) {
@@ -1048,6 +1053,7 @@ attach_all(void)
 {
 	struct vouch_err e = VOUCH_ERR_INIT;
 	size_t i, nf = 0;
+	int64_t t0 = mono_ms(), window_ms = 0;
 	int r = 0;
 
 	for (i = 0; i < nworkers && r == 0; i++) {
@@ -1055,7 +1061,7 @@ attach_all(void)
 
 		pthread_mutex_lock(&w->mu);
 		e.msg[0] = '\0';
-		if ((r = attach_one(w, &e)) == 0) {
+		if ((r = attach_one(w, &window_ms, &e)) == 0) {
 			nf += w->prev.n;
 			status_snap(w);
 		}
@@ -1064,7 +1070,9 @@ attach_all(void)
 	if (r < 0)
 		control_event("ATTACHED FAIL %s", e.msg);
 	else
-		control_event("ATTACHED OK %zu finding(s)", nf);
+		control_event("ATTACHED OK %zu finding(s) (window %lld ms, "
+		    "verified in %lld ms)", nf, (long long)window_ms,
+		    (long long)(mono_ms() - t0 - window_ms));
 }
 
 /*
