@@ -8,7 +8,9 @@
  * replay history with its own mutex, taken only while verifying and never
  * while s->mu is wanted, so verification (the expensive part: one
  * signature check and the log replays) runs on every core at once while
- * the IVT sees one input at a time.
+ * the IVT sees one input at a time.  A verdict batch's disk flush is not
+ * under s->mu either (commit_deferred: commit under the lock, wait for
+ * the shared fdatasync without it, then act and acknowledge).
  */
 #include <errno.h>
 #include <poll.h>
@@ -710,13 +712,18 @@ perform(struct svc *s, const struct ivt_actions *acts)
  * Under s->mu.
  */
 static int
-commit(struct svc *s, struct ivt_actions *acts, struct vouch_err *e)
+commit_ex(struct svc *s, struct ivt_actions *acts, uint64_t *ticket,
+    struct vouch_err *e)
 {
 	struct ivt_actions reload = IVT_ACTIONS_INIT;
 	struct ivt *fresh = NULL;
 	int r;
 
-	if ((r = store_sync(s->store, s->ivt, acts, e)) == 0) {
+	if (ticket != NULL) {
+		if ((r = store_sync_deferred(s->store, s->ivt, acts, ticket,
+		    e)) == 0)
+			return 0;
+	} else if ((r = store_sync(s->store, s->ivt, acts, e)) == 0) {
 		perform(s, acts);
 		return 0;
 	}
@@ -734,6 +741,26 @@ commit(struct svc *s, struct ivt_actions *acts, struct vouch_err *e)
 	}
 	ivt_actions_free(&reload);
 	return r;
+}
+
+static int
+commit(struct svc *s, struct ivt_actions *acts, struct vouch_err *e)
+{
+	return commit_ex(s, acts, NULL, e);
+}
+
+/*
+ * Group commit, under s->mu: commit without waiting for the disk; the
+ * caller drops s->mu, waits with store_durable(*ticket) (one fdatasync
+ * serves every connection's commit made before it started), takes s->mu
+ * again and only then performs acts and acknowledges.  On failure as
+ * commit() (the IVT is reloaded, nothing is acknowledged).
+ */
+static int
+commit_deferred(struct svc *s, struct ivt_actions *acts, uint64_t *ticket,
+    struct vouch_err *e)
+{
+	return commit_ex(s, acts, ticket, e);
 }
 
 /* ---- per-host records for `host show` ------------------------------- */
@@ -1569,7 +1596,8 @@ on_verdicts(struct svc_conv *c, struct wire_msg *const *m, size_t n,
 	struct ivt_host_rec *rec = NULL;
 	struct vitem *it;
 	char msg[ERROR_MSG_MAX] = "";
-	int code = 0, synced;
+	int code = 0, synced, durable = 1;
+	uint64_t ticket = 0;
 	size_t i, bad = n, applied = 0;
 
 	if ((it = calloc(n, sizeof(*it))) == NULL ||
@@ -1637,7 +1665,25 @@ on_verdicts(struct svc_conv *c, struct wire_msg *const *m, size_t n,
 		    it[i].subject, ivt_why_name(why), e.msg);
 		break;
 	}
-	synced = commit(s, &acts, &e) == 0;
+	synced = commit_deferred(s, &acts, &ticket, &e) == 0;
+	if (synced && ticket != 0) {
+		/* The disk flush is shared and runs without s->mu. */
+		pthread_mutex_unlock(&s->mu);
+		durable = store_durable(s->store, ticket, &e) == 0;
+		pthread_mutex_lock(&s->mu);
+	}
+	if (synced) {
+		/*
+		 * Committed: the actions are performed even if the flush
+		 * failed (the IVT has moved on; an UNTRUSTED hook is better
+		 * run than not), but nothing is acknowledged then.
+		 */
+		perform(s, &acts);
+		if (!durable) {
+			emit(s, SVC_ERR, "store: %s", e.msg);
+			synced = 0;
+		}
+	}
 	if (synced) {
 		for (i = 0; i < bad; i++) {
 			struct hinfo *h;
