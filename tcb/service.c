@@ -426,6 +426,27 @@ reply_ack(struct svc_reply *r, uint64_t seq)
 
 /* ---- epochs and nonces ---------------------------------------------- */
 
+/*
+ * SHA-256 fetched once: EVP_sha256() in EVP_DigestInit_ex makes OpenSSL 3
+ * fetch the implementation again on every call (name map lookups under
+ * locks), and every VERDICT digests twice (its nonce, its content).
+ */
+static EVP_MD *svc_sha256_md;
+static pthread_once_t svc_sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+svc_sha256_fetch(void)
+{
+	svc_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *
+svc_sha256(void)
+{
+	pthread_once(&svc_sha256_once, svc_sha256_fetch);
+	return svc_sha256_md;
+}
+
 void
 svc_nonce_derive(const uint8_t random[WIRE_EPOCH_RANDOM_LEN], uint64_t epoch,
     const char *verifier, const char *subject, uint8_t nonce[WIRE_NONCE_LEN])
@@ -437,7 +458,8 @@ svc_nonce_derive(const uint8_t random[WIRE_EPOCH_RANDOM_LEN], uint64_t epoch,
 
 	for (i = 0; i < 8; i++)
 		be[i] = (uint8_t)(epoch >> (56 - 8 * i));
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	if (md == NULL || svc_sha256() == NULL ||
+	    EVP_DigestInit_ex(md, svc_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(md, SVC_NONCE_LABEL,
 	    sizeof(SVC_NONCE_LABEL) - 1) != 1 ||
 	    EVP_DigestUpdate(md, random, WIRE_EPOCH_RANDOM_LEN) != 1 ||
@@ -1367,7 +1389,8 @@ verdict_digest(const struct wire_msg *m, uint8_t out[32])
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	size_t i, n = wire_msg_nfields(m);
 	unsigned int len = 0;
-	int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	int ok = md != NULL && svc_sha256() != NULL &&
+	    EVP_DigestInit_ex(md, svc_sha256(), NULL) == 1;
 
 	for (i = 0; ok && i < n; i++) {
 		uint16_t tag;
