@@ -314,8 +314,14 @@ nomem:
  * reused after any verification that did not succeed.  A context not
  * in the table (a miss, or its key's busy) is made for the call and
  * offered to the table afterwards.
+ *
+ * The table is sized for a region's AKs (an RC-TCB verifies every host's
+ * quotes round after round): a key hashes to a window of SIG_CTX_WAYS
+ * slots, least recently used replaced within the window, so a lookup is
+ * a few comparisons whatever the region's size.
  */
-#define SIG_CTX_SLOTS	16
+#define SIG_CTX_SLOTS	4096
+#define SIG_CTX_WAYS	8
 
 struct sig_slot {
 	EVP_PKEY	*key;		/* referenced */
@@ -345,14 +351,27 @@ sig_ctx_new(EVP_PKEY *ak, int keytype)
 	return ctx;
 }
 
+/* First slot of ak's window (pointer hash; the window wraps). */
+static size_t
+sig_window(const EVP_PKEY *ak)
+{
+	uint64_t h = (uint64_t)(uintptr_t)ak;
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (size_t)(h % SIG_CTX_SLOTS);
+}
+
 /* A context for ak: *slot is its table index, or -1 if made afresh. */
 static EVP_PKEY_CTX *
 sig_ctx_get(EVP_PKEY *ak, int keytype, int *slot)
 {
-	size_t i;
+	size_t w = sig_window(ak), k, i;
 
 	pthread_mutex_lock(&sig_lock);
-	for (i = 0; i < SIG_CTX_SLOTS; i++)
+	for (k = 0; k < SIG_CTX_WAYS; k++) {
+		i = (w + k) % SIG_CTX_SLOTS;
 		if (sig_slots[i].key == ak && !sig_slots[i].busy) {
 			sig_slots[i].busy = 1;
 			sig_slots[i].used = ++sig_tick;
@@ -360,6 +379,7 @@ sig_ctx_get(EVP_PKEY *ak, int keytype, int *slot)
 			*slot = (int)i;
 			return sig_slots[i].ctx;
 		}
+	}
 	pthread_mutex_unlock(&sig_lock);
 	*slot = -1;
 	return sig_ctx_new(ak, keytype);
@@ -371,7 +391,7 @@ sig_ctx_put(EVP_PKEY *ak, EVP_PKEY_CTX *ctx, int slot, int ok)
 {
 	EVP_PKEY *oldkey = NULL;
 	EVP_PKEY_CTX *oldctx = NULL;
-	size_t i, victim = SIG_CTX_SLOTS;
+	size_t w = sig_window(ak), k, i, victim = SIG_CTX_SLOTS;
 
 	pthread_mutex_lock(&sig_lock);
 	if (slot >= 0) {
@@ -390,7 +410,8 @@ sig_ctx_put(EVP_PKEY *ak, EVP_PKEY_CTX *ctx, int slot, int ok)
 		EVP_PKEY_free(oldkey);
 		return;
 	}
-	for (i = 0; ok && i < SIG_CTX_SLOTS; i++) {
+	for (k = 0; ok && k < SIG_CTX_WAYS; k++) {
+		i = (w + k) % SIG_CTX_SLOTS;
 		if (sig_slots[i].key == NULL) {
 			victim = i;
 			break;

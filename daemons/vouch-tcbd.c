@@ -151,6 +151,40 @@ chan_readable(struct chan *ch, int ms)
 	return poll(&p, 1, ms) > 0;
 }
 
+/*
+ * The replies of one input, in order.  Several (the ACKs of a pipelined
+ * batch) go out as one write: one TLS record and one syscall instead of
+ * one per frame; the peer reads frames, not records.
+ */
+static int
+send_all(struct chan *ch, const struct svc_reply *out, struct vouch_err *e)
+{
+	uint8_t *buf;
+	size_t i, total = 0, off = 0;
+	int r;
+
+	if (out->n == 1)
+		return chan_send(ch, out->frame[0], out->len[0], e);
+	for (i = 0; i < out->n; i++)
+		total += out->len[i];
+	/* tls_send takes at most one frame's worth per call. */
+	if (out->n == 0 || total > wire_frame_limit(0) ||
+	    (buf = malloc(total)) == NULL) {
+		for (i = 0; i < out->n; i++)
+			if ((r = chan_send(ch, out->frame[i], out->len[i],
+			    e)) < 0)
+				return r;
+		return 0;
+	}
+	for (i = 0; i < out->n; i++) {
+		memcpy(buf + off, out->frame[i], out->len[i]);
+		off += out->len[i];
+	}
+	r = chan_send(ch, buf, total, e);
+	free(buf);
+	return r;
+}
+
 static void
 serve(struct daemon *d, struct chan *ch, struct svc_conv *c, const char *peer)
 {
@@ -195,11 +229,8 @@ serve(struct daemon *d, struct chan *ch, struct svc_conv *c, const char *peer)
 		}
 		for (i = 0; i < n; i++)
 			wire_msg_free(batch[i]);
-		for (i = 0; i < out.n; i++)
-			if (chan_send(ch, out.frame[i], out.len[i], &e) < 0) {
-				done = 1;
-				break;
-			}
+		if (send_all(ch, &out, &e) < 0)
+			done = 1;
 		if (out.close)
 			done = 1;
 		svc_reply_reset(&out);

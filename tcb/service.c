@@ -8,7 +8,10 @@
  * replay history with its own mutex, taken only while verifying and never
  * while s->mu is wanted, so verification (the expensive part: one
  * signature check and the log replays) runs on every core at once while
- * the IVT sees one input at a time.
+ * the IVT sees one input at a time.  A verdict batch's disk flush is not
+ * under s->mu either (group_commit: the batches of all connections that
+ * arrive while a commit is in flight share the next transaction, whose
+ * fdatasync runs without the lock; then act and acknowledge).
  */
 #include <errno.h>
 #include <poll.h>
@@ -233,6 +236,18 @@ struct svc {
 	size_t			 nord_inflight, capord_inflight;
 	int64_t			 lost_check_at;
 	uint64_t		 reports_stored;
+	/* group commit of verdict batches (group_commit) */
+	pthread_cond_t		 gc_cv;
+	struct gc_wait		*gc_pending;	/* batches in the next commit */
+	struct ivt_actions	 gc_acts;	/* their actions */
+	int			 gc_leader;	/* a commit is in progress */
+};
+
+/* One connection's batch waiting for the group commit that carries it. */
+struct gc_wait {
+	struct gc_wait		*next;
+	int			 done, ok;
+	struct vouch_err	 err;
 };
 
 enum conv_state {
@@ -424,6 +439,27 @@ reply_ack(struct svc_reply *r, uint64_t seq)
 
 /* ---- epochs and nonces ---------------------------------------------- */
 
+/*
+ * SHA-256 fetched once: EVP_sha256() in EVP_DigestInit_ex makes OpenSSL 3
+ * fetch the implementation again on every call (name map lookups under
+ * locks), and every VERDICT digests twice (its nonce, its content).
+ */
+static EVP_MD *svc_sha256_md;
+static pthread_once_t svc_sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+svc_sha256_fetch(void)
+{
+	svc_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *
+svc_sha256(void)
+{
+	pthread_once(&svc_sha256_once, svc_sha256_fetch);
+	return svc_sha256_md;
+}
+
 void
 svc_nonce_derive(const uint8_t random[WIRE_EPOCH_RANDOM_LEN], uint64_t epoch,
     const char *verifier, const char *subject, uint8_t nonce[WIRE_NONCE_LEN])
@@ -435,7 +471,8 @@ svc_nonce_derive(const uint8_t random[WIRE_EPOCH_RANDOM_LEN], uint64_t epoch,
 
 	for (i = 0; i < 8; i++)
 		be[i] = (uint8_t)(epoch >> (56 - 8 * i));
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	if (md == NULL || svc_sha256() == NULL ||
+	    EVP_DigestInit_ex(md, svc_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(md, SVC_NONCE_LABEL,
 	    sizeof(SVC_NONCE_LABEL) - 1) != 1 ||
 	    EVP_DigestUpdate(md, random, WIRE_EPOCH_RANDOM_LEN) != 1 ||
@@ -710,13 +747,18 @@ perform(struct svc *s, const struct ivt_actions *acts)
  * Under s->mu.
  */
 static int
-commit(struct svc *s, struct ivt_actions *acts, struct vouch_err *e)
+commit_ex(struct svc *s, struct ivt_actions *acts, uint64_t *ticket,
+    struct vouch_err *e)
 {
 	struct ivt_actions reload = IVT_ACTIONS_INIT;
 	struct ivt *fresh = NULL;
 	int r;
 
-	if ((r = store_sync(s->store, s->ivt, acts, e)) == 0) {
+	if (ticket != NULL) {
+		if ((r = store_sync_deferred(s->store, s->ivt, acts, ticket,
+		    e)) == 0)
+			return 0;
+	} else if ((r = store_sync(s->store, s->ivt, acts, e)) == 0) {
 		perform(s, acts);
 		return 0;
 	}
@@ -733,6 +775,120 @@ commit(struct svc *s, struct ivt_actions *acts, struct vouch_err *e)
 		    "memory is ahead of the store until the next sync");
 	}
 	ivt_actions_free(&reload);
+	return r;
+}
+
+static int
+commit(struct svc *s, struct ivt_actions *acts, struct vouch_err *e)
+{
+	return commit_ex(s, acts, NULL, e);
+}
+
+/*
+ * Commit without waiting for the disk, under s->mu; on failure as
+ * commit() (the IVT is reloaded, nothing is acknowledged).
+ */
+static int
+commit_deferred(struct svc *s, struct ivt_actions *acts, uint64_t *ticket,
+    struct vouch_err *e)
+{
+	return commit_ex(s, acts, ticket, e);
+}
+
+static int
+acts_append(struct ivt_actions *dst, const struct ivt_actions *src)
+{
+	if (src->n == 0)
+		return 0;
+	if (dst->n + src->n > dst->cap) {
+		size_t cap = 2 * (dst->n + src->n);
+		struct ivt_action *v = realloc(dst->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		dst->v = v;
+		dst->cap = cap;
+	}
+	memcpy(dst->v + dst->n, src->v, src->n * sizeof(*src->v));
+	dst->n += src->n;
+	return 0;
+}
+
+/*
+ * Under s->mu: commit every pending batch in one transaction, wait for
+ * the disk without s->mu, perform the batches' actions, tell their
+ * waiters.  Batches that arrive meanwhile wait for the next leader.
+ */
+static void
+group_lead(struct svc *s)
+{
+	struct gc_wait *batch = s->gc_pending, *w;
+	struct ivt_actions acts = s->gc_acts;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	uint64_t ticket = 0;
+	int r, committed;
+
+	s->gc_pending = NULL;
+	memset(&s->gc_acts, 0, sizeof(s->gc_acts));
+	s->gc_leader = 1;
+	committed = (r = commit_deferred(s, &acts, &ticket, &e)) == 0;
+	if (committed && ticket != 0) {
+		/* The disk flush is shared and runs without s->mu. */
+		pthread_mutex_unlock(&s->mu);
+		r = store_durable(s->store, ticket, &e);
+		pthread_mutex_lock(&s->mu);
+	}
+	/*
+	 * Committed: the actions are performed even if the flush failed
+	 * (the IVT has moved on; an UNTRUSTED hook is better run than
+	 * not), but nothing is acknowledged then.
+	 */
+	if (committed)
+		perform(s, &acts);
+	if (committed && r < 0)
+		emit(s, SVC_ERR, "store: %s", e.msg);
+	for (w = batch; w != NULL; w = w->next) {
+		w->done = 1;
+		w->ok = r == 0;
+		w->err = e;
+	}
+	s->gc_leader = 0;
+	ivt_actions_free(&acts);
+	pthread_cond_broadcast(&s->gc_cv);
+}
+
+/*
+ * Group commit of a verdict batch already applied to the IVT, under
+ * s->mu: returns 0 once a transaction carrying it is on disk and acts
+ * performed.  The first waiter leads (group_lead); the others wait, and
+ * every connection whose batch came while a commit was in flight shares
+ * the next transaction and fdatasync (a host judged by several verifiers
+ * meanwhile is written once).  The fsync never runs under s->mu.
+ */
+static int
+group_commit(struct svc *s, const struct ivt_actions *acts,
+    struct vouch_err *e)
+{
+	/* On the heap: it is on s->gc_pending until a leader took it. */
+	struct gc_wait *me = calloc(1, sizeof(*me));
+	int r;
+
+	if (me == NULL || acts_append(&s->gc_acts, acts) < 0) {
+		free(me);
+		return vouch_err_set(e, VOUCH_E_NOMEM, "group commit");
+	}
+	me->next = s->gc_pending;
+	s->gc_pending = me;
+	while (!me->done) {
+		if (!s->gc_leader)
+			group_lead(s);
+		else
+			pthread_cond_wait(&s->gc_cv, &s->mu);
+	}
+	r = me->ok ? 0 : me->err.code < 0 ? me->err.code : VOUCH_E_IO;
+	if (r < 0 && e != NULL)
+		*e = me->err;
+	free(me);
 	return r;
 }
 
@@ -1340,7 +1496,8 @@ verdict_digest(const struct wire_msg *m, uint8_t out[32])
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	size_t i, n = wire_msg_nfields(m);
 	unsigned int len = 0;
-	int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	int ok = md != NULL && svc_sha256() != NULL &&
+	    EVP_DigestInit_ex(md, svc_sha256(), NULL) == 1;
 
 	for (i = 0; ok && i < n; i++) {
 		uint16_t tag;
@@ -1637,7 +1794,7 @@ on_verdicts(struct svc_conv *c, struct wire_msg *const *m, size_t n,
 		    it[i].subject, ivt_why_name(why), e.msg);
 		break;
 	}
-	synced = commit(s, &acts, &e) == 0;
+	synced = group_commit(s, &acts, &e) == 0;
 	if (synced) {
 		for (i = 0; i < bad; i++) {
 			struct hinfo *h;
@@ -4126,6 +4283,7 @@ svc_new(const struct tcbd_conf *c, const struct svc_hooks *hooks,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->jobs_cv, NULL);
 	pthread_cond_init(&s->ord_cv, NULL);
+	pthread_cond_init(&s->gc_cv, NULL);
 	s->conf = *c;
 	if (hooks != NULL)
 		s->hooks = *hooks;
@@ -4199,6 +4357,8 @@ svc_free(struct svc *s)
 	free(s->orders);
 	free(s->ord_inflight);
 	pthread_cond_destroy(&s->ord_cv);
+	pthread_cond_destroy(&s->gc_cv);
+	ivt_actions_free(&s->gc_acts);
 	OPENSSL_cleanse(s->rnd, sizeof(s->rnd));
 	OPENSSL_cleanse(s->prev_rnd, sizeof(s->prev_rnd));
 	pthread_cond_destroy(&s->jobs_cv);

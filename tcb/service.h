@@ -50,8 +50,9 @@
  * REASSIGN_NEIGHBOURS takes effect in the next EPOCH answers.
  *
  * Threads: every entry point may be called from any thread.  One lock
- * guards the IVT, the store, the AK table and the epochs; verification
- * and network I/O run outside it.  The library does not log: messages
+ * guards the IVT, the store, the AK table and the epochs; verification,
+ * network I/O and the wait for a verdict batch's disk flush run outside
+ * it.  The library does not log: messages
  * go to hooks.event (the daemon logs them).
  */
 #ifndef VOUCH_SERVICE_H

@@ -64,15 +64,18 @@ store_backend(const struct store *s)
 	return s->ops;
 }
 
-int
-store_sync(struct store *s, struct ivt *t, const struct ivt_actions *acts,
-    struct vouch_err *e)
+/* ticket NULL: commit and wait for the disk; else a deferred commit. */
+static int
+sync_ivt(struct store *s, struct ivt *t, const struct ivt_actions *acts,
+    uint64_t *ticket, struct vouch_err *e)
 {
 	struct ivt_host_rec *rec;
 	size_t i, n = ivt_dirty_count(t);
 	unsigned j;
 	int r;
 
+	if (ticket != NULL)
+		*ticket = 0;
 	if (n == 0 && (acts == NULL || acts->n == 0))
 		return 0;
 	/* 4.5 KiB: off the stack of a daemon's event loop. */
@@ -98,7 +101,12 @@ store_sync(struct store *s, struct ivt *t, const struct ivt_actions *acts,
 	for (i = 0; acts != NULL && i < acts->n; i++)
 		if ((r = s->ops->record_event(s->ctx, &acts->v[i], e)) < 0)
 			goto fail;
-	if ((r = s->ops->commit(s->ctx, e)) < 0)
+	if (ticket != NULL && s->ops->commit_deferred != NULL &&
+	    s->ops->durable != NULL)
+		r = s->ops->commit_deferred(s->ctx, ticket, e);
+	else
+		r = s->ops->commit(s->ctx, e);
+	if (r < 0)
 		goto fail;
 	ivt_dirty_clear(t);
 	r = 0;
@@ -108,6 +116,29 @@ fail:
 out:
 	free(rec);
 	return r;
+}
+
+int
+store_sync(struct store *s, struct ivt *t, const struct ivt_actions *acts,
+    struct vouch_err *e)
+{
+	return sync_ivt(s, t, acts, NULL, e);
+}
+
+int
+store_sync_deferred(struct store *s, struct ivt *t,
+    const struct ivt_actions *acts, uint64_t *ticket, struct vouch_err *e)
+{
+	return sync_ivt(s, t, acts, ticket, e);
+}
+
+int
+store_durable(struct store *s, uint64_t ticket, struct vouch_err *e)
+{
+	if (ticket == 0 || s->ops->durable == NULL ||
+	    s->ops->commit_deferred == NULL)
+		return 0;
+	return s->ops->durable(s->ctx, ticket, e);
 }
 
 struct load_arg {

@@ -9,11 +9,20 @@
  * Durability contract: store_sync() writes everything the IVT changed
  * since the last sync (hosts, their verdicts, the actions as events) in
  * ONE transaction and returns only once it is durable (SQLite: WAL,
- * synchronous=FULL).  The daemon acknowledges the inputs of a batch only
- * after store_sync() returned 0, so `kill -9` at any instant loses
- * nothing acknowledged.  If store_sync() fails, the IVT in memory is
+ * fsync'ed after the commit).  The daemon acknowledges the inputs of a
+ * batch only after store_sync() returned 0, so `kill -9` at any instant
+ * loses nothing acknowledged.  If store_sync() fails, the IVT in memory is
  * ahead of the store: acknowledge nothing, drop the IVT and reload it
  * with store_load() (or exit and let the supervisor restart).
+ *
+ * Group commit: store_sync_deferred() is store_sync() up to the commit,
+ * without waiting for the disk; it hands out a ticket, and
+ * store_durable(ticket) waits until that commit is on disk.  Only
+ * store_durable() may be called without the lock that serialises the
+ * other calls, from any number of threads: one disk flush serves every
+ * commit made before it started, and nobody holds the caller's lock while
+ * the disk works.  Acknowledge only after store_durable() returned 0; if
+ * it fails, the store refuses to call anything durable again (restart).
  *
  * Layout (the same for every backend; SQLite tables, etcd key prefixes):
  *
@@ -176,6 +185,16 @@ struct store_ops {
 	int	(*begin)(void *ctx, struct vouch_err *e);
 	int	(*commit)(void *ctx, struct vouch_err *e);	/* durable on 0 */
 	void	(*rollback)(void *ctx);
+	/*
+	 * Group commit (may both be NULL: commit is then used and every
+	 * ticket is durable at once).  commit_deferred commits without
+	 * waiting for the disk and numbers the commit (*ticket, increasing);
+	 * durable waits until commit ticket is on disk, is thread-safe and
+	 * may run concurrently with every other op.
+	 */
+	int	(*commit_deferred)(void *ctx, uint64_t *ticket,
+		    struct vouch_err *e);
+	int	(*durable)(void *ctx, uint64_t ticket, struct vouch_err *e);
 	/* Within begin/commit: */
 	int	(*put_host)(void *ctx, const struct ivt_host_rec *rec,
 		    struct vouch_err *e);
@@ -256,6 +275,14 @@ const struct store_ops *store_backend(const struct store *s);
  */
 int store_sync(struct store *s, struct ivt *t, const struct ivt_actions *acts,
     struct vouch_err *e);
+/*
+ * store_sync() without waiting for the disk: *ticket (0 if there was
+ * nothing to write) for store_durable(), which is the only call that may
+ * run concurrently with others (see the top of this file).
+ */
+int store_sync_deferred(struct store *s, struct ivt *t,
+    const struct ivt_actions *acts, uint64_t *ticket, struct vouch_err *e);
+int store_durable(struct store *s, uint64_t ticket, struct vouch_err *e);
 
 /*
  * Fill an empty IVT from the store and re-derive states at now

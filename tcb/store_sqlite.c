@@ -1,16 +1,37 @@
 /*
- * store_sqlite.c - the embedded IVT store: one SQLite file in WAL mode
- * with synchronous=FULL, so a COMMIT that returned is on disk (the WAL is
- * fsync'ed at every commit) and a crash at any instant loses only the
- * transaction in flight, which nobody acknowledged.  Statements are
- * prepared once at open.  The schema is versioned with PRAGMA
- * user_version: 0 (new file) creates it, an older version is upgraded
- * one schema_step at a time (1 -> 2 -> 3 -> 4), STORE_SCHEMA_VERSION opens,
- * anything else is refused rather than guessed at.
+ * store_sqlite.c - the embedded IVT store: one SQLite file in WAL mode.
+ * A commit is durable once the WAL is fsync'ed after it, and nothing is
+ * acknowledged before that, so a crash at any instant loses only
+ * transactions nobody acknowledged.  The WAL is fsync'ed by this file, not
+ * by SQLite (synchronous=NORMAL, which syncs only around checkpoints):
+ *
+ *	commit            COMMIT (WAL frames written), then wal_sync: the
+ *	                  same guarantee as synchronous=FULL
+ *	commit_deferred   COMMIT, ticket = its number; the caller drops its
+ *	                  own lock and calls durable(ticket), which returns
+ *	                  once a WAL fdatasync that started after that COMMIT
+ *	                  has completed.  One fdatasync covers every commit
+ *	                  written before it started (group commit), and it
+ *	                  runs outside the caller's lock.
+ *
+ * The WAL is kept (SQLITE_FCNTL_PERSIST_WAL) and opened once here, so the
+ * descriptor always names the file SQLite appends to.  A failed fdatasync
+ * poisons the store: no later commit is ever reported durable (the kernel
+ * may have dropped the dirty pages), the daemon must be restarted.  If the
+ * WAL cannot be opened, synchronous=FULL and every commit is durable on
+ * return.  Statements are prepared once at open.  The schema is versioned
+ * with PRAGMA user_version: 0 (new file) creates it, an older version is
+ * upgraded one schema_step at a time (1 -> 2 -> 3 -> 4),
+ * STORE_SCHEMA_VERSION opens, anything else is refused rather than guessed
+ * at.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -164,6 +185,14 @@ struct sq {
 	sqlite3		*db;
 	sqlite3_stmt	*st[Q_COUNT_];
 	char		 path[512];
+	/* WAL syncs (sync_mu guards all below; wal_fd is set at open) */
+	int		 wal_fd;	/* -1: synchronous=FULL instead */
+	pthread_mutex_t	 sync_mu;
+	pthread_cond_t	 sync_cv;
+	uint64_t	 written;	/* commits whose COMMIT returned */
+	uint64_t	 synced;	/* commits known on disk */
+	int		 syncing;	/* an fdatasync is running */
+	int		 sync_errno;	/* set: poisoned */
 };
 
 static int
@@ -184,6 +213,10 @@ sq_close(void *ctx)
 	for (i = 0; i < Q_COUNT_; i++)
 		sqlite3_finalize(q->st[i]);
 	sqlite3_close(q->db);
+	if (q->wal_fd >= 0)
+		close(q->wal_fd);
+	pthread_cond_destroy(&q->sync_cv);
+	pthread_mutex_destroy(&q->sync_mu);
 	free(q);
 }
 
@@ -244,6 +277,70 @@ rollback:
 	return r;
 }
 
+/*
+ * Take over the WAL's fsyncs (see the top of the file).  Up to here every
+ * commit (the schema steps) ran with synchronous=FULL.
+ */
+static int
+wal_open(struct sq *q, struct vouch_err *e)
+{
+	char wal[sizeof(q->path) + 8], v[32];
+	int persist = 1;
+
+	if (sqlite3_file_control(q->db, "main", SQLITE_FCNTL_PERSIST_WAL,
+	    &persist) != SQLITE_OK)
+		return 0;
+	snprintf(wal, sizeof(wal), "%s-wal", q->path);
+	if ((q->wal_fd = open(wal, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;	/* stays FULL */
+	if (pragma(q, "PRAGMA synchronous=NORMAL", v, sizeof(v), e) < 0) {
+		close(q->wal_fd);
+		q->wal_fd = -1;
+		return e != NULL ? e->code : VOUCH_E_IO;
+	}
+	return 0;
+}
+
+/* Wait until commit number ticket is on disk; one fdatasync at a time. */
+static int
+wal_sync(struct sq *q, uint64_t ticket, struct vouch_err *e)
+{
+	int err;
+
+	if (q->wal_fd < 0)
+		return 0;
+	pthread_mutex_lock(&q->sync_mu);
+	while (q->synced < ticket && q->sync_errno == 0) {
+		uint64_t target;
+		int r;
+
+		if (q->syncing) {
+			pthread_cond_wait(&q->sync_cv, &q->sync_mu);
+			continue;
+		}
+		/* Covers every commit whose COMMIT returned before now. */
+		q->syncing = 1;
+		target = q->written;
+		pthread_mutex_unlock(&q->sync_mu);
+		r = fdatasync(q->wal_fd);
+		err = errno;
+		pthread_mutex_lock(&q->sync_mu);
+		q->syncing = 0;
+		if (r < 0)
+			q->sync_errno = err != 0 ? err : EIO;
+		else if (target > q->synced)
+			q->synced = target;
+		pthread_cond_broadcast(&q->sync_cv);
+	}
+	err = q->synced >= ticket ? 0 : q->sync_errno;
+	pthread_mutex_unlock(&q->sync_mu);
+	if (err != 0)
+		return vouch_err_set(e, VOUCH_E_IO, "%s-wal: fdatasync failed "
+		    "(%s): commits are no longer known durable; restart the "
+		    "daemon", q->path, strerror(err));
+	return 0;
+}
+
 static int
 sq_open(const char *where, void **ctx, struct vouch_err *e)
 {
@@ -254,6 +351,9 @@ sq_open(const char *where, void **ctx, struct vouch_err *e)
 
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return vouch_err_set(e, VOUCH_E_NOMEM, "sqlite store");
+	q->wal_fd = -1;
+	pthread_mutex_init(&q->sync_mu, NULL);
+	pthread_cond_init(&q->sync_cv, NULL);
 	snprintf(q->path, sizeof(q->path), "%s", where);
 	if (sqlite3_open_v2(where, &q->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -305,6 +405,8 @@ sq_open(const char *where, void **ctx, struct vouch_err *e)
 			r = dberr(q, e, sql[i]);
 			goto fail;
 		}
+	if ((r = wal_open(q, e)) < 0)
+		goto fail;
 	*ctx = q;
 	return 0;
 fail:
@@ -334,9 +436,34 @@ sq_begin(void *ctx, struct vouch_err *e)
 }
 
 static int
+sq_commit_deferred(void *ctx, uint64_t *ticket, struct vouch_err *e)
+{
+	struct sq *q = ctx;
+	int r;
+
+	if ((r = run(q, Q_COMMIT, e)) < 0)
+		return r;
+	pthread_mutex_lock(&q->sync_mu);
+	*ticket = ++q->written;
+	pthread_mutex_unlock(&q->sync_mu);
+	return 0;
+}
+
+static int
+sq_durable(void *ctx, uint64_t ticket, struct vouch_err *e)
+{
+	return wal_sync(ctx, ticket, e);
+}
+
+static int
 sq_commit(void *ctx, struct vouch_err *e)
 {
-	return run(ctx, Q_COMMIT, e);
+	uint64_t ticket;
+	int r;
+
+	if ((r = sq_commit_deferred(ctx, &ticket, e)) < 0)
+		return r;
+	return wal_sync(ctx, ticket, e);
 }
 
 static void
@@ -942,6 +1069,8 @@ const struct store_ops store_sqlite_ops = {
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
+	.commit_deferred = sq_commit_deferred,
+	.durable = sq_durable,
 	.put_host = sq_put_host,
 	.del_host = sq_del_host,
 	.put_verdict = sq_put_verdict,

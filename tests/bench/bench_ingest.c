@@ -17,6 +17,10 @@
  * time of ROUNDS + 1 rounds (default 4 + 1) per verifier connection, TLS
  * handshakes included (one per 8 * (ROUNDS + 1) verdicts); all client
  * threads together; the daemon shares the machine's cores with them.
+ * Then the CPU time per verdict of the daemon and of the clients over the
+ * same window: on a shared, loaded machine the rate moves with the load,
+ * the CPU cost much less, and 1e6 / (daemon + clients) us is the rate
+ * one otherwise idle core would sustain.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -295,6 +300,40 @@ ingest_main(void *arg)
 	return NULL;
 }
 
+/* CPU seconds (user + system) of process pid so far, -1 if unknown. */
+static double
+proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* after "pid (comm) ": state is field 3, utime 14, stime 15 */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+	    "%llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double
+self_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return -1;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 /* "verdicts_applied" from vouch-tcbd's status over the admin socket. */
 static long long
 applied_count(const char *sock)
@@ -362,7 +401,7 @@ main(int argc, char **argv)
 	char path[256], text[1024], *region;
 	size_t rlen = 0, cap, total;
 	pid_t pid;
-	double t0, t1;
+	double t0, t1, d0, d1, c0, c1;
 	long long applied;
 	int i, lfd, status;
 	FILE *rf;
@@ -476,6 +515,8 @@ main(int argc, char **argv)
 	for (i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
 
+	d0 = proc_cpu_s(pid);
+	c0 = self_cpu_s();
 	t0 = now_s();
 	for (i = 0; i < THREADS; i++) {
 		if ((w[i].ctx = calloc((size_t)nhosts, sizeof(*w[i].ctx))) == NULL ||
@@ -487,6 +528,8 @@ main(int argc, char **argv)
 	for (i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
 	t1 = now_s();
+	d1 = proc_cpu_s(pid);
+	c1 = self_cpu_s();
 	{
 		uint64_t acked = 0, errors = 0;
 
@@ -503,6 +546,12 @@ main(int argc, char **argv)
 		    "refused)\n", (double)acked / (t1 - t0),
 		    (unsigned long long)acked, nhosts, NBR, applied,
 		    (unsigned long long)errors);
+		if (acked > 0 && d0 >= 0 && d1 >= 0 && c0 >= 0 && c1 >= 0)
+			printf("verdict ingest CPU: %.0f us per verdict in "
+			    "vouch-tcbd, %.0f us in the clients (%.0f verdicts/s "
+			    "per idle core)\n", (d1 - d0) * 1e6 / (double)acked,
+			    (c1 - c0) * 1e6 / (double)acked,
+			    (double)acked / (d1 - d0 + c1 - c0));
 		kill(pid, SIGTERM);
 		waitpid(pid, &status, 0);
 		for (i = 0; i < (int)total; i++)

@@ -10,6 +10,7 @@
  * enrolled (no AK: PENDING, outside the ring).
  */
 #include <setjmp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1152,6 +1153,108 @@ test_alerts_refused(void **state)
 	    "\"rogue\"}", NULL), 0);
 }
 
+/*
+ * Group commit: verifiers on their own threads pipeline batches at once;
+ * every verdict is ACKed (their batches share transactions and flushes),
+ * nothing is refused, and what the ACKs promised survives a restart.
+ */
+#define GC_ROUNDS	6
+
+struct gc_thread {
+	struct svc_conv		*c;
+	struct wire_msg		*m[GC_ROUNDS][2];
+	size_t			 acks, others;
+};
+
+static void *
+gc_main(void *p)
+{
+	struct gc_thread *g = p;
+	int r;
+
+	for (r = 0; r < GC_ROUNDS; r++) {
+		struct svc_reply out = SVC_REPLY_INIT;
+		size_t i;
+
+		svc_conv_input(g->c, g->m[r], 2, &out);
+		for (i = 0; i < out.n; i++) {
+			struct wire_msg *x = NULL;
+
+			if (wire_decode(out.frame[i], out.len[i], &x, NULL,
+			    NULL) == 0 && wire_msg_type(x) == WIRE_T_ACK)
+				g->acks++;
+			else
+				g->others++;
+			wire_msg_free(x);
+		}
+		svc_reply_free(&out);
+	}
+	return NULL;
+}
+
+static void
+test_concurrent_batches_group_commit(void **state)
+{
+	/* verifier -> its two subjects (all_pass's ring) */
+	static const char *const ring[NHOSTS][3] = {
+	    { "h1", "h3", "h4" }, { "h2", "h1", "h4" },
+	    { "h3", "h1", "h2" }, { "h4", "h2", "h3" } };
+	struct fx *f = *state;
+	struct gc_thread g[NHOSTS];
+	pthread_t th[NHOSTS];
+	char st[32];
+	int64_t passes[NHOSTS + 1];
+	uint64_t epoch;
+	int v, r, k, i;
+
+	memset(g, 0, sizeof(g));
+	for (v = 0; v < NHOSTS; v++) {
+		g[v].c = open_as(f, ring[v][0], WIRE_ROLE_VOUCHD);
+		for (r = 0; r < GC_ROUNDS; r++)
+			for (k = 0; k < 2; k++) {
+				size_t len;
+				char *ev = good_evidence(f, ring[v][0],
+				    ring[v][1 + k], NULL, NULL, &epoch, &len);
+
+				g[v].m[r][k] = verdict(ring[v][1 + k],
+				    ring[v][0], WIRE_RESULT_PASS, ev, len, 1,
+				    epoch, f->seq++, NULL);
+				free(ev);
+			}
+	}
+	for (v = 0; v < NHOSTS; v++)
+		assert_int_equal(pthread_create(&th[v], NULL, gc_main, &g[v]),
+		    0);
+	for (v = 0; v < NHOSTS; v++)
+		assert_int_equal(pthread_join(th[v], NULL), 0);
+	for (v = 0; v < NHOSTS; v++) {
+		assert_int_equal(g[v].acks, 2 * GC_ROUNDS);
+		assert_int_equal(g[v].others, 0);
+		for (r = 0; r < GC_ROUNDS; r++)
+			for (k = 0; k < 2; k++)
+				wire_msg_free(g[v].m[r][k]);
+		svc_conv_free(g[v].c);
+	}
+	for (i = 1; i <= NHOSTS; i++) {
+		char h[8];
+
+		snprintf(h, sizeof(h), "h%d", i);
+		assert_string_equal(state_of(f, h, st, sizeof(st)), "TRUSTED");
+		passes[i] = host_int(f, h, "passes");
+		assert_true(passes[i] >= 2);
+	}
+	svc_free(f->s);
+	f->s = NULL;
+	assert_int_equal(fx_start(f), 0);
+	for (i = 1; i <= NHOSTS; i++) {
+		char h[8];
+
+		snprintf(h, sizeof(h), "h%d", i);
+		assert_int_equal(host_int(f, h, "passes"), passes[i]);
+		assert_string_equal(state_of(f, h, st, sizeof(st)), "TRUSTED");
+	}
+}
+
 static void
 test_restart_keeps_everything(void **state)
 {
@@ -1787,6 +1890,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alerts_refused, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_batches_group_commit,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_everything, setup,
 		    teardown),
 		cmocka_unit_test(test_evacuation_conf),

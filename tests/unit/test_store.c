@@ -3,8 +3,9 @@
  * crash safety (a child killed with SIGKILL, or _exit()ing without
  * closing, loses nothing it acknowledged), schema versioning, and a fake
  * backend that fails a commit to prove store_sync rolls back and keeps
- * the dirty list.
+ * the dirty list; deferred commits and their durability tickets.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -436,6 +437,88 @@ test_sync_failure_keeps_dirty(void **state)
 	ivt_actions_free(&a);
 }
 
+/*
+ * Group commit: store_sync_deferred hands out increasing tickets (0 when
+ * there was nothing to write), store_durable waits for them, also from
+ * several threads at once, and what was committed reloads; a backend
+ * without the deferred ops commits durably and hands out 0.
+ */
+struct durable_arg {
+	struct store	*s;
+	uint64_t	 ticket;
+	int		 r;
+};
+
+static void *
+durable_main(void *p)
+{
+	struct durable_arg *d = p;
+
+	d->r = store_durable(d->s, d->ticket, NULL);
+	return NULL;
+}
+
+static void
+test_deferred_commit(void **state)
+{
+	struct store_ops plain = store_sqlite_ops;
+	struct ivt_actions a = IVT_ACTIONS_INIT;
+	struct vouch_err e = VOUCH_ERR_INIT;
+	struct ivt *t = populated(&a), *u;
+	struct store *s = NULL;
+	struct durable_arg d[4];
+	pthread_t th[4];
+	uint64_t t1 = 0, t2 = 0, t3 = 7;
+	int i;
+
+	(void)state;
+	assert_int_equal(store_open(db, &s, &e), 0);
+	assert_int_equal(store_sync_deferred(s, t, &a, &t1, &e), 0);
+	assert_true(t1 > 0);
+	assert_int_equal(ivt_dirty_count(t), 0);
+	assert_int_equal(store_sync_deferred(s, t, NULL, &t3, &e), 0);
+	assert_int_equal(t3, 0);	/* nothing to write */
+	assert_int_equal(store_durable(s, 0, &e), 0);
+	ivt_actions_reset(&a);
+	assert_int_equal(vd(t, "h0", "h1", T0 + 20, IVT_PASS, &a), 0);
+	assert_int_equal(store_sync_deferred(s, t, &a, &t2, &e), 0);
+	assert_true(t2 > t1);
+	for (i = 0; i < 4; i++) {
+		d[i].s = s;
+		d[i].ticket = i % 2 ? t1 : t2;
+		d[i].r = -1;
+		assert_int_equal(pthread_create(&th[i], NULL, durable_main,
+		    &d[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(d[i].r, 0);
+	}
+	store_free(s);
+	ivt_actions_reset(&a);
+	u = reload(&a, ivt_now(t));
+	ivt_equal(t, u);
+	ivt_free(u);
+
+	/* No deferred ops: a durable commit and ticket 0. */
+	plain.name = "plain";
+	plain.commit_deferred = NULL;
+	plain.durable = NULL;
+	assert_int_equal(store_open_ops(&plain, db, &s, &e), 0);
+	ivt_actions_reset(&a);
+	assert_int_equal(vd(t, "h0", "h2", T0 + 30, IVT_PASS, &a), 0);
+	assert_int_equal(store_sync_deferred(s, t, &a, &t3, &e), 0);
+	assert_int_equal(t3, 0);
+	assert_int_equal(ivt_dirty_count(t), 0);
+	store_free(s);
+	ivt_actions_reset(&a);
+	u = reload(&a, ivt_now(t));
+	ivt_equal(t, u);
+	ivt_free(u);
+	ivt_free(t);
+	ivt_actions_free(&a);
+}
+
 static void
 test_schema_and_pragmas(void **state)
 {
@@ -811,6 +894,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_crash_kill9, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_exit_without_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_failure_keeps_dirty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_and_pragmas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_needs_empty_ivt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
