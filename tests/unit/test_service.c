@@ -14,9 +14,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -216,6 +218,12 @@ teardown(void **state)
 	for (i = 0; i <= NHOSTS; i++)
 		EVP_PKEY_free(f->key[i]);
 	EVP_PKEY_free(f->rogue);
+	/*
+	 * on_untrusted hooks the service started may still be writing into
+	 * the directory (svc_free does not wait for them): reap them first.
+	 */
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		errno = 0;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);
