@@ -29,12 +29,23 @@ resolve_pkg() {
 	apt-cache depends linux-image-amd64 2>/dev/null |
 	    awk '/Depends: linux-image-[0-9].*-amd64$/ { print $2; exit }'
 }
-pkg=$(resolve_pkg || true)
+# apt-cache takes most of a second: the answer is kept in the cache and
+# asked again only after the package lists changed (an apt-get update).
+resolved="$CACHE/kernel/resolved"
+pkg=
+if [ -f "$resolved" ] && [ "$resolved" -nt /var/lib/apt/lists ]; then
+	pkg=$(cat "$resolved" 2>/dev/null || true)
+	case "$pkg" in linux-image-[0-9]*-amd64) ;; *) pkg= ;; esac
+fi
+[ -n "$pkg" ] || pkg=$(resolve_pkg || true)
 if [ -z "$pkg" ]; then
 	apt-get update -qq >&2 || die "apt-get update failed"
 	pkg=$(resolve_pkg || true)
 fi
 [ -n "$pkg" ] || die "cannot resolve the package linux-image-amd64 depends on"
+if [ "$(cat "$resolved" 2>/dev/null)" != "$pkg" ]; then
+	mkdir -p "$CACHE/kernel" && echo "$pkg" >"$resolved.$$" && mv "$resolved.$$" "$resolved"
+fi
 
 # u32 LE (or u8 with N=1) at byte offset OFF of FILE
 le() { od -An -tu"${3:-4}" -j "$2" -N "${3:-4}" "$1" | tr -d ' '; }
