@@ -109,8 +109,9 @@ guard)
 	hd=$(hostdir "$1")
 	d=$(vmdir "$hd" "$2") || die "no guard '$2' on $1"
 	case "$3" in
-	detach) out=$("$LG" guard "$d" detach 2>&1); want=DETACHED ;;
-	attach) out=$("$LG" guard "$d" attach 2>&1); want="ATTACHED OK" ;;
+	# straight to vouch-guard's control port (labguest.sh guard, minus a shell)
+	detach) out=$(python3 "$ROOT/tools/guest/guestctl.py" line "$d/guard.sock" detach 90 2>&1); want=DETACHED ;;
+	attach) out=$(python3 "$ROOT/tools/guest/guestctl.py" line "$d/guard.sock" attach 90 2>&1); want="ATTACHED OK" ;;
 	*) die "guard: want detach or attach" ;;
 	esac
 	case "$out" in *"$want"*) echo "{}" ;; *) die "guard $3 on $1: ${out:-no answer}" ;; esac ;;
