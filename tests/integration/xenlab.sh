@@ -10,9 +10,18 @@
 #   (e) tests/tools/xen_vmi (ids/mem_xen.c, ids/linux.c) run in dom0
 #       reads the domU's RAM and finds its linux_banner (skipped if the
 #       build under test has no xen_vmi)
+#   (e2) the guard's checks (ids/checks.c) from dom0 over the xen:
+#       backend, as on QEMU (tests/integration/guard.sh): vouchctl guest
+#       ps equals the domU's own ps (through its console command
+#       channel, xenlab.sh domu-cmd); a clean domU's full check passes;
+#       sys_call_table[110] overwritten from dom0 (vmi_tamper) makes
+#       vouchctl guard check exit 1 with a syscall_hook finding naming
+#       both handlers; vouch-guard --once with repair = true restores it
+#       and the check is clean again (skipped if the build lacks
+#       vouchctl, vouch-guard or vmi_tamper)
 #   (f) xl pause stops the counter, xl unpause resumes it; xl destroy
 #   (g) stop ends QEMU; a second stop is harmless
-# Times go out as "# boot: ..." comments.  ~1.5-2 min under TCG.
+# Times go out as "# boot: ..." comments.  ~2-3 min under TCG.
 . "$(dirname "$0")/../lib.sh"
 
 XL="$ROOT/tools/xenlab/xenlab.sh"
@@ -43,6 +52,14 @@ binopt=()
 # The Xen VMI test tool (tests/tools/xen_vmi.c) of the build under test.
 VMI=${VOUCH_XEN_VMI:-$B/tests/tools/xen_vmi}
 [ ! -x "$VMI" ] || binopt+=(--bin "$VMI")
+# The guard's own code for (e2): vouchctl, vouch-guard and the attacker.
+TAMPER="$B/tests/tools/vmi_tamper"
+GUARD="$B/vouch-guard"
+have_guard=1
+for f in "$VOUCHCTL" "$GUARD" "$TAMPER"; do
+	[ -x "$f" ] || have_guard=0
+done
+[ $have_guard = 0 ] || binopt+=(--bin "$VOUCHCTL" --bin "$GUARD" --bin "$TAMPER")
 
 # xl_ ARGS...: xl ARGS in dom0.  Without Xen's xsave=0 (xenlab.sh sets
 # it) about one xl run in a hundred aborted in its first
@@ -140,6 +157,94 @@ if [ -x "$VMI" ]; then
 	check_grep "^release ${rel//./\\.}\$" "xen_vmi: the profile's release is the booted kernel's ($rel)"
 else
 	tap_skip "xen_vmi in dom0" "$VMI not built (make O=... tests/tools/xen_vmi)"
+fi
+
+# --- (e2) the guard's checks on Xen ---------------------------------------
+# vouchctl, vouch-guard and vmi_tamper in dom0 over "xen:DOMID,pages=N"
+# (ids/mem_xen.c: libxenforeignmemory, batches of frames below N, the
+# domU's RAM), against the domU's own view through its console command
+# channel (xenlab.sh domu-cmd).  ASan's leak check has no place in dom0.
+dcmd() { "$XL" domu-cmd "$D" "$@"; }
+vcmd() { "$XL" cmd "$D" --timeout 240 "export ASAN_OPTIONS=detect_leaks=0; $*"; }
+if [ $have_guard = 1 ] && command -v jq >/dev/null; then
+	t_vmi=$(date +%s)
+	domid=$(xl_ domid lab 2>/dev/null | tr -d '\r')
+	mib=$(xl_ list lab 2>/dev/null | awk '$1 == "lab" { print $3 }')
+	SPEC="xen:$domid,pages=$(( ${mib:-0} * 256 ))"
+	echo "# memory spec $SPEC"
+	check "domu-cmd: the domU answers over its console" dcmd 'echo domU $(hostname)'
+	check_grep '^domU vouch-domu$' "domu-cmd: the domU's own output"
+	check_exit 4 "domu-cmd: the domU's exit status comes back" dcmd 'exit 4'
+
+	# The domU's ps (twice) around the outside view: the processes on
+	# both inside listings must be exactly the outside view minus pid 0
+	# and minus processes on only one inside listing (ps itself and the
+	# command channel's shells; the ticker forks nothing).  /proc shows a
+	# kworker as "kworker/0:1-<workqueue>" (cut to 15 bytes), task->comm
+	# is "kworker/0:1" (tests/integration/guard.sh).
+	domu_ps() {
+		dcmd 'ps -o pid,comm' | tr -d '\r' | awk 'NR > 1 { print $1, $2 }' |
+		    sed -E 's|^([0-9]+ kworker/[^-]*)-.*$|\1|' | sort
+	}
+	domu_ps >"$TMP/ps.a"
+	vcmd "vouchctl guest ps --memory $SPEC --json" >"$TMP/ps.json" 2>&1
+	jq -r '.processes[] | select(.pid != 0) | "\(.pid) \(.comm)"' "$TMP/ps.json" |
+	    sort >"$TMP/ps.out"
+	domu_ps >"$TMP/ps.b"
+	comm -12 "$TMP/ps.a" "$TMP/ps.b" >"$TMP/ps.stable"
+	comm -23 "$TMP/ps.stable" "$TMP/ps.out" >"$TMP/ps.missing"
+	sort -u "$TMP/ps.a" "$TMP/ps.b" | comm -13 - "$TMP/ps.out" >"$TMP/ps.extra"
+	if [ -s "$TMP/ps.stable" ] && [ ! -s "$TMP/ps.missing" ] && [ ! -s "$TMP/ps.extra" ]; then
+		tap_ok "vouchctl guest ps over $SPEC equals the domU's ps ($(wc -l <"$TMP/ps.stable") processes)"
+	else
+		tap_fail "vouchctl guest ps over $SPEC equals the domU's ps" \
+		    "missing: $(tr '\n' ',' <"$TMP/ps.missing") extra: $(tr '\n' ',' <"$TMP/ps.extra")"
+		sed 's/^/    # /' "$TMP/ps.json" | head -5
+	fi
+	check "the domU's long-running processes are seen from dom0 (syslogd, sleep)" \
+	    sh -c "grep -q ' syslogd\$' '$TMP/ps.out' && grep -q ' sleep\$' '$TMP/ps.out'"
+
+	# A clean domU: a full check passes; its baseline is saved for the
+	# guard (target "lab", as in the policy below).
+	S=/tmp/lab.state.json
+	check "guard check of the clean domU over $SPEC: clean, baseline saved" \
+	    vcmd "vouchctl guard check lab --memory $SPEC --state $S --save --json"
+	sed 's/^/    # /' "$TMP/last.out" | tail -n1
+	check_grep '"findings":0' "guard check: no findings on the clean domU"
+
+	# The attacker in dom0 writes the domU's sys_call_table[110] (getppid)
+	# through the same backend, opened for writing.
+	check "vmi_tamper in dom0: sys_call_table[110] = sys_call_table[39]" \
+	    vcmd "vmi_tamper $SPEC hook-syscall 110 39"
+	sed 's/^/    # /' "$TMP/last.out"
+	vcmd "vouchctl guard check lab --memory $SPEC --state $S --json" \
+	    >"$TMP/check.jsonl" 2>"$TMP/check.err"
+	rc=$?
+	if [ $rc -eq 1 ]; then tap_ok "guard check over $SPEC: exit 1 on the hooked table"
+	else tap_fail "guard check over $SPEC: exit 1 on the hooked table" "exit $rc"
+		sed 's/^/    # /' "$TMP/check.jsonl" "$TMP/check.err" | tail -5; fi
+	check "the syscall_hook finding names both handlers (getppid expected, getpid found)" \
+	    jq -e -s 'map(select(.type? == "syscall_hook" and .index == 110))[0] |
+	        (.expected_sym | test("getppid")) and (.actual_sym | test("getpid"))' \
+	    "$TMP/check.jsonl"
+
+	# vouch-guard --once in dom0, repair on, from the saved baseline.
+	vcmd "printf '%s\n' 'version = 1;' 'guards = ( { target = \"lab\"; memory = \"$SPEC\"; period_ms = 1000; repair = true; state = \"$S\"; } );' >/tmp/guards.cfg" \
+	    >/dev/null 2>&1
+	check "vouch-guard --once (repair = true) in dom0" \
+	    vcmd "vouch-guard --policy /tmp/guards.cfg --target lab --once --json-log /tmp/find.jsonl"
+	"$XL" cmd "$D" 'cat /tmp/find.jsonl' | tr -d '\r' >"$TMP/find.jsonl" 2>&1
+	check "vouch-guard repaired sys_call_table[110] to the baseline's handler" \
+	    jq -e -s 'map(select(.type? == "repaired" and .index == 110 and
+	        (.expected_sym | test("getppid")))) | length == 1' "$TMP/find.jsonl"
+	check "guard check over $SPEC after the repair: clean again (exit 0)" \
+	    vcmd "vouchctl guard check lab --memory $SPEC --state $S --json"
+	check_grep '"findings":0' "guard check after the repair: no findings"
+	check "the domU still answers after the repair" dcmd 'echo alive'
+	check_grep '^alive$' "the domU's answer after the repair"
+	echo "# VMI on Xen (ps, check, tamper, check, guard, check): $(( $(date +%s) - t_vmi )) s"
+else
+	tap_skip "the guard's checks on Xen" "vouchctl, vouch-guard, vmi_tamper or jq missing"
 fi
 
 # --- (f) pause / unpause --------------------------------------------------

@@ -12,7 +12,8 @@
 #	xenconsoled, xenstore-*, the libraries ldd finds for them plus
 #	libgcc_s.so.1, the modules xen-evtchn, xen-gntdev, xen-gntalloc,
 #	xen-privcmd, xenfs) and the lab domU (PVH: the same kernel, a
-#	busybox initramfs printing "VOUCH-TICK N" on hvc0 once a second,
+#	busybox initramfs printing "VOUCH-TICK N" on hvc0 once a second
+#	and running commands for domu-cmd,
 #	/etc/xen/lab.cfg in dom0).  Prints the cache directory.
 #   xenlab.sh start DIR [--mem MB] [--dom0-mem MB] [--smp N] [--bin PATH]...
 #	Boot Xen under qemu-system-x86_64 -cpu max (TCG) with its state in
@@ -36,6 +37,13 @@
 #	xl create /etc/xen/lab.cfg (domain "lab") and wait until its
 #	console log shows a VOUCH-TICK; prints "domU: S s".  The domU is
 #	the caller's from then on (xl pause/unpause/destroy lab via cmd).
+#   xenlab.sh domu-cmd DIR [--timeout S] SHELL-COMMAND
+#	Run SHELL-COMMAND in the domU (its init's sh -c) over its console:
+#	dom0's xenlab-domu writes "VOUCH-CMD ID BASE64" into the pty
+#	xenconsoled holds for the domU's hvc0 (xenstore console/tty) and
+#	waits for "VOUCH-DOMU-END ID RC" in the console log.  Prints the
+#	output, exits with its status (124: no answer within S seconds,
+#	default XENLAB_CMD_TIMEOUT or 60; 125: no domU "lab").
 #   xenlab.sh stop DIR
 #	QMP quit (kill if that fails), wait.  Idempotent.
 #
@@ -200,14 +208,44 @@ mount -t devtmpfs dev /dev
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 hostname vouch-domu
+mkdir -p /tmp
 syslogd -n </dev/null &
 sleep 1000000 </dev/null &
+# The command channel: dom0 writes "VOUCH-CMD ID BASE64" into this
+# console's pty (xenlab-domu in dom0); the answer comes back on hvc0,
+# which xenconsoled logs in dom0: "VOUCH-DOMU-BEGIN ID", the output,
+# "VOUCH-DOMU-END ID RC".  Each answer is written with one cat, so the
+# ticker's lines cannot land inside it (a tty write is atomic).
+(
+	exec </dev/hvc0
+	stty -echo 2>/dev/null
+	while :; do
+		IFS=' ' read -r tag id b64 || { sleep 1; continue; }
+		[ "$tag" = VOUCH-CMD ] && [ -n "$id" ] || continue
+		c=$(echo "$b64" | base64 -d 2>/dev/null)
+		{
+			echo "VOUCH-DOMU-BEGIN $id"
+			( sh -c "$c" ) </dev/null >/tmp/cmd.out 2>&1
+			rc=$?
+			cat /tmp/cmd.out
+			[ -z "$(tail -c1 /tmp/cmd.out)" ] || echo
+			echo "VOUCH-DOMU-END $id $rc"
+		} >/tmp/cmd.ans 2>&1
+		cat /tmp/cmd.ans
+	done
+) &
 echo VOUCH-DOMU-READY
+# The ticker waits on a fifo nobody writes ("read -t 1") instead of
+# forking a "sleep 1" each second: the domU's process list stays the
+# same while nothing runs through the command channel, so a listing
+# read from outside can be compared with the domU's own ps.
+mkfifo /tmp/tick
+exec 4<>/tmp/tick
 n=0
 while :; do
 	n=$((n + 1))
 	echo "VOUCH-TICK $n"
-	sleep 1
+	read -t 1 _ <&4
 done
 EOF
 	chmod 755 "$u/init"
@@ -259,6 +297,38 @@ tsc_mode = "native"
 cpuid = "host,rdtscp=0"
 on_crash = "preserve"
 EOF
+	# dom0's side of the domU's command channel (xenlab.sh domu-cmd).
+	cat >"$r/usr/bin/xenlab-domu" <<'EOF'
+#!/bin/busybox sh
+# xenlab-domu TIMEOUT NAME BASE64: run the base64-encoded shell command in
+# domU NAME through its console (tools/xenlab/xenlab.sh: the domU's init
+# reads "VOUCH-CMD ID BASE64" lines on hvc0).  Prints the output, exits
+# with the command's status; 124 if no answer within TIMEOUT seconds,
+# 125 if the domain or its console is not found.
+t=$1 name=$2 b64=$3
+log=/var/log/xen/console/guest-$name.log
+dom=
+for d in $(xenstore-list /local/domain 2>/dev/null); do
+	[ "$(xenstore-read /local/domain/$d/name 2>/dev/null)" = "$name" ] && dom=$d
+done
+[ -n "$dom" ] || { echo "xenlab-domu: no domain $name" >&2; exit 125; }
+tty=$(xenstore-read /local/domain/$dom/console/tty 2>/dev/null)
+[ -c "$tty" ] || { echo "xenlab-domu: $name: no console pty ($tty)" >&2; exit 125; }
+id=$(cut -c1-8 /proc/sys/kernel/random/uuid)
+printf 'VOUCH-CMD %s %s\n' "$id" "$b64" >"$tty"
+n=$((t * 10))
+while ! grep -q "^VOUCH-DOMU-END $id " "$log" 2>/dev/null; do
+	n=$((n - 1))
+	[ $n -gt 0 ] || { echo "xenlab-domu: no answer from $name within ${t}s" >&2; exit 124; }
+	sleep 0.1
+done
+tr -d '\r' <"$log" | sed -n "/^VOUCH-DOMU-BEGIN $id\$/,/^VOUCH-DOMU-END $id /p" >/tmp/domu.$id
+rc=$(sed -n "s/^VOUCH-DOMU-END $id \([0-9]*\)\$/\1/p" /tmp/domu.$id)
+sed '1d;$d' /tmp/domu.$id
+rm -f /tmp/domu.$id
+exit "${rc:-125}"
+EOF
+	chmod 755 "$r/usr/bin/xenlab-domu"
 	cat >"$r/init" <<EOF
 #!/bin/busybox sh
 # dom0's init (tools/xenlab/xenlab.sh).  PID 1 ends up serving the control
@@ -490,6 +560,17 @@ cmd_domu_start() {
 	echo "domU: $(elapsed "$t0") s"
 }
 
+cmd_domu_cmd() {
+	[ $# -ge 2 ] || usage
+	local d t=$CMD_TIMEOUT b64
+	d=$(abs "$1"); shift
+	if [ "$1" = --timeout ]; then t=${2:?--timeout S}; shift 2; fi
+	[ $# -ge 1 ] || usage
+	case $t in *[!0-9]*|'') die "--timeout takes whole seconds" ;; esac
+	b64=$(printf '%s' "$*" | base64 -w0)
+	cmd_cmd "$d" --timeout $((t + 10)) "xenlab-domu $t lab $b64"
+}
+
 cmd_stop() {
 	[ $# -eq 1 ] || usage
 	local d; d=$(abs "$1")
@@ -504,6 +585,7 @@ build) build; echo "$XC" ;;
 start) cmd_start "$@" ;;
 cmd) cmd_cmd "$@" ;;
 domu-start) cmd_domu_start "$@" ;;
+domu-cmd) cmd_domu_cmd "$@" ;;
 stop) cmd_stop "$@" ;;
 -h|--help|help) usage ;;
 *) usage ;;
