@@ -43,6 +43,11 @@ check_exit() {
 	if [ "$rc" -eq "$want" ]; then tap_ok "$name"
 	else tap_fail "$name" "exit $rc (want $want) from: $*"; sed 's/^/    # /' "$TMP/last.out" | head -20; fi
 }
+# jqe ARGS...: jq -e that also fails when jq printed nothing (jq 1.6's -e
+# exits 0 on empty input: an empty file or reply would pass any filter)
+jqe() { local out; out=$(jq -e "$@") || return 1; [ -n "$out" ] && printf '%s\n' "$out"; }
+export -f jqe
+
 # check_grep PATTERN NAME: ok if the last check's output matches PATTERN
 check_grep() {
 	if grep -qE -- "$1" "$TMP/last.out"; then tap_ok "$2"

@@ -133,17 +133,17 @@ sed 's/^/    /' "$TMP/comig.err" | grep -E 'ALERT|done|attest' | head -20
 if [ $rc -eq 0 ]; then tap_ok "co-migration A -> B completed: $(cat "$TMP/comig.json")"
 else tap_fail "co-migration A -> B" "$(cat "$TMP/comig.json"; tail -5 "$TMP/comig.err")"; fi
 check "C was refused by its fresh attestation, B was used" \
-    jq -e '.host | endswith("/B")' "$TMP/comig.json"
+    jqe '.host | endswith("/B")' "$TMP/comig.json"
 check "three destinations were tried (C: attestation, D: certificate, B)" \
-    jq -e '.tries == 3' "$TMP/comig.json"
+    jqe '.tries == 3' "$TMP/comig.json"
 check "D's stream was refused: its certificate does not name the attested host" \
     grep -q 'target.*/D.*[Cc]ertificate' "$TMP/comig.err"
 check "invariant: never a running target without its running, attached guard" \
-    jq -e '.violation_count == 0' "$TMP/inv.json"
+    jqe '.violation_count == 0' "$TMP/inv.json"
 check "the monitor saw the target running on A and on B" \
-    jq -e '.running_target_rounds > 10 and (.hosts_seen | index("A") != null and index("B") != null)' "$TMP/inv.json"
+    jqe '.running_target_rounds > 10 and (.hosts_seen | index("A") != null and index("B") != null)' "$TMP/inv.json"
 check "the monitor missed no samples (no round with a running or unanswering target and an unknown guard; rounds every few ms)" \
-    jq -e '.missed == 0 and .rounds > 200 and .max_gap_ms < 1000' "$TMP/inv.json"
+    jqe '.missed == 0 and .rounds > 200 and .max_gap_ms < 1000' "$TMP/inv.json"
 echo "# monitor: $(jq -c '{rounds, max_gap_ms, violation_count, running_target_rounds, unknown_target_samples, missed}' "$TMP/inv.json")"
 sleep 2
 tick_after=$(grep -o 'VOUCH-TICK [0-9]*' "$H/B/target/console.log" | tail -1 | awk '{print $2}')
@@ -172,7 +172,7 @@ sleep 0.5
 sleep 1
 kill -TERM "$mon"; wait "$mon"
 check "self-test: the monitor reports a running target whose guard lost its window" \
-    jq -e '.violation_count > 0' "$TMP/inv-neg.json"
+    jqe '.violation_count > 0' "$TMP/inv-neg.json"
 
 # --- faults on the real lab -------------------------------------------------
 # The pair is on B again: its guard gets its window back.
@@ -215,12 +215,12 @@ check "E's target was killed a second into its stream" test -f "$TMP/killed"
 if [ $rc -eq 0 ]; then tap_ok "co-migration B -> [E killed, A] completed: $(cat "$TMP/comig2.json")"
 else tap_fail "co-migration B -> [E killed, A]" "$(cat "$TMP/comig2.json"; tail -5 "$TMP/comig2.err")"; fi
 check "... E's stream failed and A, the next destination, was used (2 tries)" \
-    jq -e '(.host | endswith("/A")) and .tries == 2 and .target_paused == false' "$TMP/comig2.json"
+    jqe '(.host | endswith("/A")) and .tries == 2 and .target_paused == false' "$TMP/comig2.json"
 check "... the failure was E's target stream" grep -Eq "target +done +.*/E: " "$TMP/comig2.err"
 check "invariant through the failure: never a running target without its running, attached guard" \
-    jq -e '.violation_count == 0 and .missed == 0' "$TMP/inv2.json"
+    jqe '.violation_count == 0 and .missed == 0' "$TMP/inv2.json"
 check "... the monitor saw the target running on B and on A" \
-    jq -e '.hosts_seen | index("B") != null and index("A") != null' "$TMP/inv2.json"
+    jqe '.hosts_seen | index("B") != null and index("A") != null' "$TMP/inv2.json"
 sleep 2
 tick_after=$(grep -o 'VOUCH-TICK [0-9]*' "$H/A/target/console.log" | tail -1 | awk '{print $2}')
 check "the guest's counter continues at A ($tick_before -> $tick_after)" \
@@ -238,8 +238,8 @@ rc=$?
 sleep 1
 kill -TERM "$mon"; wait "$mon"
 check "an evacuation with no trusted destination fails (exit $rc)" test $rc -eq 1
-check "... the target is left paused" jq -e '.target_paused == true and .tries == 1' "$TMP/comig3.json"
+check "... the target is left paused" jqe '.target_paused == true and .tries == 1' "$TMP/comig3.json"
 check "... and an alert says so" grep -q "ALERT no trusted destination took target.*paused at the source" "$TMP/comig3.err"
 check "... the target at A is paused (QMP)" sh -c "\"$LG\" qmp \"$H/A/target\" query-status | grep -q '\"status\": *\"paused\"'"
 check "... its guard still runs attached" sh -c "\"$LG\" cmd \"$H/A/guard\" guard-status | grep -q '^state ATTACHED'"
-check "... and the invariant held" jq -e '.violation_count == 0' "$TMP/inv3.json"
+check "... and the invariant held" jqe '.violation_count == 0' "$TMP/inv3.json"

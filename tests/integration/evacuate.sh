@@ -145,7 +145,7 @@ esac
 
 # vouch-tcbd's side killed and restarted mid-evacuation (once the target
 # stream to h2 started: no attestation is needed after that)
-target_started() { jq -e 'select(.report.id == 707 and .report.phase == "target" and .report.host == "h2")' "$REPORTS" >/dev/null 2>&1; }
+target_started() { jqe 'select(.report.id == 707 and .report.phase == "target" and .report.host == "h2")' "$REPORTS" >/dev/null 2>&1; }
 if wait_for 300 target_started; then
 	kill -KILL "$peer_pid"; wait "$peer_pid" 2>/dev/null
 	wait_for 20 port_closed "$TPORT"
@@ -166,7 +166,7 @@ sleep 1
 kill -TERM "$mon"; wait "$mon"
 F=$(final_of 707)
 check "final report: ok, at h2, 2 tries, bytes and downtime" \
-    jq -e '.report | .ok == true and .host == "h2" and .tries == 2 and .bytes > 0 and .target_downtime_ms > 0 and .total_ms > 0 and .phase == "done"' <<<"$F"
+    jqe '.report | .ok == true and .host == "h2" and .tries == 2 and .bytes > 0 and .target_downtime_ms > 0 and .total_ms > 0 and .phase == "done"' <<<"$F"
 if grep -qx 'h3 FAIL' "$REPORTS.attest" && grep -qx 'h2 PASS' "$REPORTS.attest"; then
 	tap_ok "h3 failed its fresh attestation, h2 passed (ATTEST_REQUEST)"
 else	# say where h3 was refused instead (seen once under load)
@@ -185,9 +185,9 @@ check "reports the peer dropped unanswered were re-sent (vouchd retried, then de
     sh -c "grep -aq 'migration report to vouch-tcbd: .*retrying' '$D/log/h1.log' &&
         grep -aq 'reports reach vouch-tcbd again' '$D/log/h1.log'"
 check "invariant: never a running target without its running, attached guard" \
-    jq -e '.violation_count == 0' "$TMP/inv.json"
+    jqe '.violation_count == 0' "$TMP/inv.json"
 check "the monitor saw the target running on h1 and on h2 and missed no samples" \
-    jq -e '.missed == 0 and .max_gap_ms < 1000 and (.hosts_seen | index("h1") != null and index("h2") != null)' "$TMP/inv.json"
+    jqe '.missed == 0 and .max_gap_ms < 1000 and (.hosts_seen | index("h1") != null and index("h2") != null)' "$TMP/inv.json"
 echo "# monitor: $(jq -c '{rounds, max_gap_ms, violation_count, running_target_rounds, missed}' "$TMP/inv.json")"
 tick_at() { grep -ao 'VOUCH-TICK [0-9]*' "$VM/h2/target/console.log" 2>/dev/null | tail -1 | awk '{print $2}'; }
 tick_moved() { local t; t=$(tick_at); [ -n "$t" ] && [ "$t" -gt "${tick_before:-0}" ]; }
@@ -218,7 +218,7 @@ check "order 709 (h2 -> [h3]) acknowledged by h2" test "$ans" = "ACK 709"
 if wait_for 300 has_final 709; then
 	F=$(final_of 709)
 	check "no trusted destination: final report not ok, target paused, alert in msg" \
-	    jq -e '.report | .ok == false and .target_paused == true and (.msg | test("no trusted destination"))' <<<"$F"
+	    jqe '.report | .ok == false and .target_paused == true and (.msg | test("no trusted destination"))' <<<"$F"
 else tap_fail "order 709 ends with a final report" "$(tail -3 "$REPORTS")"; fi
 check "the target is paused on h2, its guard still runs there" \
     sh -c "'$LG' qmp '$VM/h2/target' query-status | grep -q paused && '$LG' qmp '$VM/h2/guard' query-status | grep -q running"
@@ -267,7 +267,7 @@ check "no report of order 707 after it ended (the re-send ran nothing)" \
 		"$REGION" start-tcbd "$D" >>"$TMP/tcbd-start.out" 2>&1
 		tap_ok "vouch-tcbd ordered the evacuation; killed and restarted mid-evacuation"
 	else tap_fail "vouch-tcbd orders the evacuation of t2" "$(ctl migrations 2>&1 | tail -3)"; fi
-	row_done() { mig_rows | jq -e 'select(.result == "DONE")' >/dev/null; }
+	row_done() { mig_rows | jqe 'select(.result == "DONE")' >/dev/null; }
 	if wait_for 500 row_done; then
 		tap_ok "evacuation DONE $((SECONDS - t_tamper)) s after the tamper: $(mig_rows | tail -1)"
 	else tap_fail "the evacuation ends DONE" "$(mig_rows; grep -a migration "$D/log/h2.log" | tail -5)"; fi
@@ -279,17 +279,17 @@ check "no report of order 707 after it ended (the re-send ran nothing)" \
 	first=$(jq -r '.dests | if type == "array" then .[0] else split(",")[0] end' <<<"$row")
 	echo "# rank before the tamper: $(jq -c '[.rank[] | "\(.name):\(.score)"]' "$TMP/rank.json"); order dests $(jq -c .dests <<<"$row")"
 	check "the pair is at the best-ranked TRUSTED destination ($dest = first of the order's ranking, tries 1)" \
-	    jq -e --arg d "$dest" --arg f "$first" '$d == $f and .tries == 1 and .result == "DONE"' <<<"$row"
+	    jqe --arg d "$dest" --arg f "$first" '$d == $f and .tries == 1 and .result == "DONE"' <<<"$row"
 	check "... a host vouchctl rank listed TRUSTED just before the tamper" \
-	    jq -e --arg d "$dest" '[.rank[].name] | index($d) != null' "$TMP/rank.json"
+	    jqe --arg d "$dest" '[.rank[].name] | index($d) != null' "$TMP/rank.json"
 	# The ranking moves with every epoch (freshness scores), so the
 	# snapshot's best and the decision's best can differ by a few ms' luck.
 	[ "$dest" = "$best" ] ||
 	    echo "# note: vouchctl rank just before the tamper put $best first; at the decision $first was first"
 	check "vouchctl migrations shows bytes and downtime" \
-	    jq -e '.bytes > 0 and .downtime_ms > 0' <<<"$row"
+	    jqe '.bytes > 0 and .downtime_ms > 0' <<<"$row"
 	check "invariant held during the automatic evacuation (no violation, no missed sample)" \
-	    jq -e '.violation_count == 0 and .missed == 0 and .max_gap_ms < 1000' "$TMP/inv2.json"
+	    jqe '.violation_count == 0 and .missed == 0 and .max_gap_ms < 1000' "$TMP/inv2.json"
 	echo "# monitor: $(jq -c '{rounds, max_gap_ms, violation_count, running_target_rounds, missed, missed_at_ms}' "$TMP/inv2.json")"
 	tick_dest() { grep -ao 'VOUCH-TICK [0-9]*' "$VM/$dest/target/console.log" 2>/dev/null | tail -1 | awk '{print $2}'; }
 	tick_on() { local t; t=$(tick_dest); [ -n "$t" ] && [ "$t" -gt "${tick_before:-0}" ]; }

@@ -101,7 +101,7 @@ check "a clean guest gives no findings" test ! -s "$TMP/find.jsonl"
 wait_finding() {
 	local type=$1 filt=${2:-true} t=${3:-10} i
 	for i in $(seq $((t * 20))); do
-		[ -s "$TMP/find.jsonl" ] && jq -e -s --arg t "$type" \
+		[ -s "$TMP/find.jsonl" ] && jqe -s --arg t "$type" \
 		    "map(select(.type == \$t and ($filt))) | length > 0" \
 		    "$TMP/find.jsonl" >/dev/null 2>&1 && return 0
 		sleep 0.05
@@ -138,10 +138,10 @@ else
 	tap_fail "hooked sys_call_table[110] reported" "$(tail -3 "$TMP/find.jsonl")"
 fi
 check "the finding names both handlers" \
-    jq -e -s 'map(select(.type == "syscall_hook"))[0] | (.expected_sym | test("getppid")) and (.actual_sym | test("getpid"))' "$TMP/find.jsonl"
+    jqe -s 'map(select(.type == "syscall_hook"))[0] | (.expected_sym | test("getppid")) and (.actual_sym | test("getpid"))' "$TMP/find.jsonl"
 sleep 0.5
 check "repair off: the hooked entry stays (the guard never writes)" \
-    sh -c "\"$VOUCHCTL\" guard check g1 --policy \"$TMP/guards.cfg\" --json | jq -e -s 'map(select(.type == \"syscall_hook\" and .index == 110)) | length == 1' >/dev/null"
+    bash -c "\"$VOUCHCTL\" guard check g1 --policy \"$TMP/guards.cfg\" --json | jqe -s 'map(select(.type == \"syscall_hook\" and .index == 110)) | length == 1' >/dev/null"
 
 # one changed byte of kernel text
 "$TAMPER" "$M1" text-byte >"$TMP/tamper.out" 2>&1
@@ -165,7 +165,7 @@ ticks=$(grep -c VOUCH-TICK "$g1/console.log"); sleep 1.5
 check "the guest keeps running (ticks go on)" test "$(grep -c VOUCH-TICK "$g1/console.log")" -gt "$ticks"
 kill "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null
 check "the guard's state holds the last findings" \
-    jq -e '.last_findings | length > 0' "$TMP/g1.state.json"
+    jqe '.last_findings | length > 0' "$TMP/g1.state.json"
 
 # --- repair on ----------------------------------------------------------
 # The same guest, a new guard with repair: its state file is reused (the
@@ -185,7 +185,7 @@ else tap_fail "repair on: a new hook restored" "$(tail -3 "$TMP/find.jsonl")"; f
 sleep 0.3
 "$VOUCHCTL" guard check g1 --policy "$TMP/guards-repair.cfg" --json >"$TMP/check.jsonl" 2>&1
 check "after repair no syscall finding remains" \
-    jq -e -s 'map(select(.type == "syscall_hook" or .type == "syscall_outside_text")) | length == 0' "$TMP/check.jsonl"
+    jqe -s 'map(select(.type == "syscall_hook" or .type == "syscall_outside_text")) | length == 0' "$TMP/check.jsonl"
 check "the guest's syscalls still work (a command runs)" "$LG" cmd "$g1" echo still-alive
 ppid_out=$("$LG" cmd "$g1" sh 'echo $PPID' 2>/dev/null | tr -d '\r')
 check "getppid answers again after repair (PPID=$ppid_out)" test -n "$ppid_out"

@@ -32,7 +32,7 @@ check_exit 1 "an unknown key is refused" $V policy check "$TMP/unknown.cfg"
 check_grep "unknown.cfg:2: attestation.colour: unknown key" "the unknown key is named with its line"
 check_exit 1 "policy check --json on a good and a bad file" \
     $V policy check --json "$ROOT/policies/xen-grub.cfg" "$TMP/bad.cfg"
-if jq -e '.[0].ok == true and .[1].ok == false and (.[1].error | test("bad.cfg:5"))' \
+if jqe '.[0].ok == true and .[1].ok == false and (.[1].error | test("bad.cfg:5"))' \
     "$TMP/last.out" >/dev/null; then tap_ok "--json reports each file"
 else tap_fail "--json reports each file" "$(cat "$TMP/last.out")"; fi
 check_exit 2 "refvals without any source is a usage error" $V policy refvals

@@ -104,7 +104,7 @@ check_grep '^  signature +ok$' "signature ok"
 check_grep '^  refvals +ok$' "refvals ok (with policy)"
 check_grep '^  counters +skipped \(' "counters skipped without history"
 check "verify PASS --json" $V verify "$EV" --ak "$AK" --nonce "$NONCE" --policy "$TMP/policy.cfg" --json
-if jq -e '.result == "PASS" and (.checks | length) == 9 and
+if jqe '.result == "PASS" and (.checks | length) == 9 and
     ([.checks[] | select(.status == "fail")] | length) == 0' "$TMP/last.out" >/dev/null; then
 	tap_ok "--json: result PASS, 9 checks, none failing"
 else tap_fail "--json: result PASS, 9 checks, none failing"; head -20 "$TMP/last.out" | sed 's/^/    # /'; fi

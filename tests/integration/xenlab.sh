@@ -224,7 +224,7 @@ if [ $have_guard = 1 ] && command -v jq >/dev/null; then
 	else tap_fail "guard check over $SPEC: exit 1 on the hooked table" "exit $rc"
 		sed 's/^/    # /' "$TMP/check.jsonl" "$TMP/check.err" | tail -5; fi
 	check "the syscall_hook finding names both handlers (getppid expected, getpid found)" \
-	    jq -e -s 'map(select(.type? == "syscall_hook" and .index == 110))[0] |
+	    jqe -s 'map(select(.type? == "syscall_hook" and .index == 110))[0] |
 	        (.expected_sym | test("getppid")) and (.actual_sym | test("getpid"))' \
 	    "$TMP/check.jsonl"
 
@@ -235,7 +235,7 @@ if [ $have_guard = 1 ] && command -v jq >/dev/null; then
 	    vcmd "vouch-guard --policy /tmp/guards.cfg --target lab --once --json-log /tmp/find.jsonl"
 	"$XL" cmd "$D" 'cat /tmp/find.jsonl' | tr -d '\r' >"$TMP/find.jsonl" 2>&1
 	check "vouch-guard repaired sys_call_table[110] to the baseline's handler" \
-	    jq -e -s 'map(select(.type? == "repaired" and .index == 110 and
+	    jqe -s 'map(select(.type? == "repaired" and .index == 110 and
 	        (.expected_sym | test("getppid")))) | length == 1' "$TMP/find.jsonl"
 	check "guard check over $SPEC after the repair: clean again (exit 0)" \
 	    vcmd "vouchctl guard check lab --memory $SPEC --state $S --json"
