@@ -2214,18 +2214,21 @@ svc_stop(struct svc *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* The default transport: mutual TLS to the host's region address. */
+/*
+ * Mutual TLS to host's region address and the HELLO exchange (we speak
+ * as the tcbd; the answer must be the host's own HELLO).  *out only on
+ * success.
+ */
 static int
-tls_challenge(struct svc *s, const char *host, const uint8_t *nonce,
-    const char *pcr_sel, uint32_t flags, uint8_t **evidence, size_t *len,
+host_hello(struct svc *s, const char *host, struct tls_conn **out,
     struct vouch_err *e)
 {
 	const struct region_host *rh;
 	struct tls_conn *conn = NULL;
 	struct wire_enc *w = NULL;
 	struct wire_msg *m = NULL;
-	const uint8_t *f, *p;
-	size_t fl, n;
+	const uint8_t *f;
+	size_t fl;
 	char name[WIRE_HOST_MAX + 1];
 	int r;
 
@@ -2235,6 +2238,8 @@ tls_challenge(struct svc *s, const char *host, const uint8_t *nonce,
 	if (rh == NULL)
 		return vouch_err_set(e, VOUCH_E_NOTFOUND, "%s: not in the "
 		    "region", host);
+	if (s->client == NULL)
+		return vouch_err_set(e, VOUCH_E_STATE, "no TLS client context");
 	if ((r = tls_connect(s->client, rh->addr, rh->port, host,
 	    SVC_FRAME_TIMEOUT_MS, &conn, e)) < 0)
 		return r;
@@ -2254,9 +2259,31 @@ tls_challenge(struct svc *s, const char *host, const uint8_t *nonce,
 		    "HELLO", host, wire_type_name(wire_msg_type(m)));
 		goto out;
 	}
+	*out = conn;
+	conn = NULL;
+	r = 0;
+out:
 	wire_msg_free(m);
-	m = NULL;
 	wire_enc_free(w);
+	tls_close(conn);
+	return r;
+}
+
+/* The default transport: mutual TLS to the host's region address. */
+static int
+tls_challenge(struct svc *s, const char *host, const uint8_t *nonce,
+    const char *pcr_sel, uint32_t flags, uint8_t **evidence, size_t *len,
+    struct vouch_err *e)
+{
+	struct tls_conn *conn = NULL;
+	struct wire_enc *w = NULL;
+	struct wire_msg *m = NULL;
+	const uint8_t *f, *p;
+	size_t fl, n;
+	int r;
+
+	if ((r = host_hello(s, host, &conn, e)) < 0)
+		return r;
 	if ((r = wire_enc_new(WIRE_T_CHALLENGE, &w, e)) < 0 ||
 	    (r = wire_put_bytes(w, WIRE_F_NONCE, nonce, WIRE_NONCE_LEN, e)) < 0 ||
 	    (r = wire_put_str(w, WIRE_F_PCR_SEL, pcr_sel, e)) < 0 ||
@@ -2837,46 +2864,16 @@ static int
 tls_order(struct svc *s, const char *host, uint64_t id, const char *json,
     char *why, size_t cap, struct vouch_err *e)
 {
-	const struct region_host *rh;
 	struct tls_conn *conn = NULL;
 	struct wire_enc *w = NULL;
 	struct wire_msg *m = NULL;
 	const uint8_t *f;
 	size_t fl;
 	uint64_t seq;
-	char name[WIRE_HOST_MAX + 1];
 	int r;
 
-	pthread_mutex_lock(&s->mu);
-	rh = region_find(s->region, host);
-	pthread_mutex_unlock(&s->mu);
-	if (rh == NULL)
-		return vouch_err_set(e, VOUCH_E_NOTFOUND, "%s: not in the "
-		    "region", host);
-	if (s->client == NULL)
-		return vouch_err_set(e, VOUCH_E_STATE, "no TLS client context");
-	if ((r = tls_connect(s->client, rh->addr, rh->port, host,
-	    SVC_FRAME_TIMEOUT_MS, &conn, e)) < 0)
+	if ((r = host_hello(s, host, &conn, e)) < 0)
 		return r;
-	if ((r = wire_enc_new(WIRE_T_HELLO, &w, e)) < 0 ||
-	    (r = wire_put_str(w, WIRE_F_HOST, s->conf.name, e)) < 0 ||
-	    (r = wire_put_u8(w, WIRE_F_ROLE, WIRE_ROLE_TCBD, e)) < 0 ||
-	    (r = wire_put_u32(w, WIRE_F_VERSION_MIN, WIRE_VERSION, e)) < 0 ||
-	    (r = wire_put_u32(w, WIRE_F_VERSION_MAX, WIRE_VERSION, e)) < 0 ||
-	    (r = wire_enc_finish(w, &f, &fl, e)) < 0 ||
-	    (r = tls_send(conn, f, fl, SVC_FRAME_TIMEOUT_MS, e)) < 0 ||
-	    (r = tls_recv(conn, SVC_FRAME_TIMEOUT_MS, &m, NULL, e)) < 0)
-		goto out;
-	if (wire_msg_type(m) != WIRE_T_HELLO ||
-	    wire_get_str(m, WIRE_F_HOST, name, sizeof(name), NULL) < 0 ||
-	    strcmp(name, host) != 0) {
-		r = vouch_err_set(e, VOUCH_E_FORMAT, "%s answered %s, not its "
-		    "HELLO", host, wire_type_name(wire_msg_type(m)));
-		goto out;
-	}
-	wire_msg_free(m);
-	m = NULL;
-	wire_enc_free(w);
 	if ((r = wire_enc_new(WIRE_T_MIG_ORDER, &w, e)) < 0 ||
 	    (r = wire_put_u64(w, WIRE_F_SEQ, id, e)) < 0 ||
 	    (r = wire_put_str(w, WIRE_F_JSON, json, e)) < 0 ||
