@@ -850,11 +850,22 @@ h_attest(void *arg, const char *host, struct vouch_err *e)
 	char subject[WIRE_HOST_MAX + 1], reason[1025] = "", msg[1025] = "";
 	uint8_t result = 0;
 	uint32_t code = 0;
-	int r;
+	int64_t until = mono_ms() + EVAC_ATTEST_DIAL_MS;
+	int r, stop = 0, warned = 0;
 
-	if ((r = agent_dial(ev->cli, ev->conf->host, WIRE_ROLE_VOUCHD,
-	    region_tcbd(ev->conf->region), &c, e)) < 0)
-		return r;
+	/* an unreachable vouch-tcbd is not a refused destination: retry */
+	while ((r = agent_dial(ev->cli, ev->conf->host, WIRE_ROLE_VOUCHD,
+	    region_tcbd(ev->conf->region), &c, e)) < 0) {
+		if (mono_ms() >= until || stop)
+			return r;
+		if (!warned++)
+			elog(ev, 1, "migration %llu: attest %s: %s (retrying "
+			    "for %d s)", (unsigned long long)j->o.id, host,
+			    e->msg, EVAC_ATTEST_DIAL_MS / 1000);
+		pthread_mutex_lock(&ev->lock);
+		stop = nap(ev, 500);
+		pthread_mutex_unlock(&ev->lock);
+	}
 	if ((r = wire_enc_new(WIRE_T_ATTEST_REQUEST, &w, e)) < 0)
 		goto out;
 	if ((r = wire_put_str(w, WIRE_F_SUBJECT, host, e)) < 0) {

@@ -70,6 +70,12 @@
 #define EVAC_RETRY_MAX_MS	5000
 #define EVAC_QUEUE_MAX		4096	/* reports held for vouch-tcbd */
 #define EVAC_ATTEST_TIMEOUT_MS	60000	/* ATTEST_REQUEST -> VERDICT */
+/*
+ * vouch-tcbd unreachable when a destination is to be attested (it is
+ * restarting): keep dialling this long before the destination counts as
+ * not attested.  The pair keeps running at the source with its guard.
+ */
+#define EVAC_ATTEST_DIAL_MS	30000
 
 /* ---- hook replies (pure) ---------------------------------------------- */
 
