@@ -1662,12 +1662,23 @@ agent_report(struct agent *a, size_t *acked, size_t *refused,
 	struct wire_msg *m = NULL;
 	size_t batch, i;
 	uint64_t seq;
+	size_t redials = 0, max_redials;
+	char refusal[1200] = "";	/* the last refusal, for the log */
 	int r = 0;
 
 	*acked = 0;
 	*refused = 0;
 	if (a->nq == 0)
 		return 0;
+	/*
+	 * vouch-tcbd closes the connection after a refusal (a verdict of an
+	 * epoch it no longer accepts, after its restart, say): dial again for
+	 * the ones behind it, at most once per queued verdict.  Draining one
+	 * refusal per interval while two new verdicts queue up would leave
+	 * every later verdict stale too, and this host's subjects PENDING.
+	 */
+	max_redials = a->nq;
+again:
 	if ((r = dial(a, region_tcbd(a->conf->region), &c, e)) < 0)
 		return r;
 	while (a->nq > 0) {
@@ -1685,12 +1696,20 @@ agent_report(struct agent *a, size_t *acked, size_t *refused,
 				(void)wire_get_str(m, WIRE_F_MESSAGE, msg,
 				    sizeof(msg), NULL);
 				/* In order: the first unacknowledged one. */
-				r = vouch_err_set(e, VOUCH_E_STATE, "verdict on "
+				snprintf(refusal, sizeof(refusal), "verdict on "
 				    "%s (seq %llu) refused: %s",
 				    a->q[0].subject,
 				    (unsigned long long)a->q[0].seq, msg);
 				queue_drop(a, 1);
 				(*refused)++;
+				wire_msg_free(m);
+				m = NULL;
+				tls_close(c);
+				c = NULL;
+				if (a->nq > 0 && redials++ < max_redials)
+					goto again;
+				r = vouch_err_set(e, VOUCH_E_STATE, "%s",
+				    refusal);
 				goto out;
 			}
 			if (wire_msg_type(m) != WIRE_T_ACK ||
@@ -1708,7 +1727,9 @@ agent_report(struct agent *a, size_t *acked, size_t *refused,
 			(*acked)++;
 		}
 	}
-	r = 0;
+	/* refusals on the way are reported, the rest was delivered */
+	r = refusal[0] != '\0' ? vouch_err_set(e, VOUCH_E_STATE, "%s%s",
+	    refusal, *refused > 1 ? " (and more)" : "") : 0;
 out:
 	wire_msg_free(m);
 	tls_close(c);

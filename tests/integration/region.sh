@@ -245,6 +245,11 @@ r1=$(ctl ivt --json | py "[h for h in j['hosts'] if h['name']=='h3'][0]['reset_c
 check "the reboot is seen in the reset counter ($r0 -> $r1)" test "$r1" -gt "$r0"
 check "... and answered by a full re-appraisal (REAPPRAISE event)" bash -c "'$LAB' ctl '$D' watch --from-start --json --timeout 1 | grep -q '\"kind\": *\"REAPPRAISE\".*\"host\": *\"h3\"'"
 check "... after which h3 is TRUSTED ($(states))" test "$(state h3)" = TRUSTED
+if [ "$(state h3)" != TRUSTED ]; then	# what the next reader needs
+	ctl ivt --json | sed 's/^/    # /' | head -60
+	for f in tcbd h1 h3 h4; do tail -15 "$D/log/$f.log" | sed "s/^/    # $f: /"; done
+	[ -n "${VOUCH_KEEP_FAILED:-}" ] && cp -r "$D" "$VOUCH_KEEP_FAILED"
+fi
 check "vouch-tcbd ran under ASan/UBSan without a report" bash -c "! grep -qE 'ERROR: AddressSanitizer|runtime error:' '$D/log/tcbd.log'"
 
 # ---- clean stop --------------------------------------------------------------
