@@ -41,6 +41,32 @@ struct admin_opts {
 	int		 json;
 };
 
+/* The options every admin command takes: how to reach vouch-tcbd, --json. */
+#define ADMIN_CONN_LONGOPTS \
+	{ "socket", required_argument, NULL, 's' }, \
+	{ "connect", required_argument, NULL, 'C' }, \
+	{ "name", required_argument, NULL, 'N' }, \
+	{ "cert", required_argument, NULL, 'c' }, \
+	{ "key", required_argument, NULL, 'k' }, \
+	{ "ca", required_argument, NULL, 'a' }, \
+	{ "json", no_argument, NULL, 'j' }
+
+/* 1 if ch was one of ADMIN_CONN_LONGOPTS (stored in o), else 0. */
+static int
+admin_conn_opt(struct admin_opts *o, int ch, char *arg)
+{
+	switch (ch) {
+	case 's': o->socket = arg; return 1;
+	case 'C': o->connect = arg; return 1;
+	case 'N': o->name = arg; return 1;
+	case 'c': o->cert = arg; return 1;
+	case 'k': o->key = arg; return 1;
+	case 'a': o->ca = arg; return 1;
+	case 'j': o->json = 1; return 1;
+	}
+	return 0;
+}
+
 struct admin_conn {
 	int		 fd;
 	struct tls_conn	*tls;
@@ -614,13 +640,7 @@ int
 cmd_admin(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "connect", required_argument, NULL, 'C' },
-		{ "name", required_argument, NULL, 'N' },
-		{ "cert", required_argument, NULL, 'c' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "ca", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
+		ADMIN_CONN_LONGOPTS,
 		{ "vcpus", required_argument, NULL, 'V' },
 		{ "mib", required_argument, NULL, 'M' },
 		{ "max", required_argument, NULL, 'x' },
@@ -655,15 +675,10 @@ cmd_admin(int argc, char **argv)
 		argv += 2;
 	}
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (admin_conn_opt(&o, ch, optarg))
+			continue;
 		switch (ch) {
-		case 's': o.socket = optarg; break;
-		case 'C': o.connect = optarg; break;
-		case 'N': o.name = optarg; break;
-		case 'c': o.cert = optarg; break;
-		case 'k': o.key = optarg; break;
-		case 'a': o.ca = optarg; break;
-		case 'j': o.json = 1; break;
 		case 'V': vcpus = strtol(optarg, NULL, 10); break;
 		case 'M': mib = strtol(optarg, NULL, 10); break;
 		case 'x': max = strtol(optarg, NULL, 10); break;
@@ -676,6 +691,7 @@ cmd_admin(int argc, char **argv)
 		case 'h': admin_usage(stdout); return 0;
 		default: admin_usage(stderr); return EXIT_USAGE;
 		}
+	}
 	if (optind != argc || vcpus < 0 || mib < 0 || max < 1 || max > 64 ||
 	    count < 0 || timeout_s < 0 || limit < 1 || limit > 400 ||
 	    ((a_host != NULL || a_target != NULL) &&
@@ -991,13 +1007,7 @@ int
 cmd_migrations(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "connect", required_argument, NULL, 'C' },
-		{ "name", required_argument, NULL, 'N' },
-		{ "cert", required_argument, NULL, 'c' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "ca", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
+		ADMIN_CONN_LONGOPTS,
 		{ "guard", required_argument, NULL, 'g' },
 		{ "on", required_argument, NULL, 'o' },
 		{ "to", required_argument, NULL, 'T' },
@@ -1022,14 +1032,9 @@ cmd_migrations(int argc, char **argv)
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		end = NULL;
+		if (admin_conn_opt(&o, ch, optarg))
+			continue;
 		switch (ch) {
-		case 's': o.socket = optarg; break;
-		case 'C': o.connect = optarg; break;
-		case 'N': o.name = optarg; break;
-		case 'c': o.cert = optarg; break;
-		case 'k': o.key = optarg; break;
-		case 'a': o.ca = optarg; break;
-		case 'j': o.json = 1; break;
 		case 'g': guard = optarg; break;
 		case 'o': on = optarg; break;
 		case 'T': to = optarg; break;
