@@ -108,7 +108,9 @@ start_tcbd() {
 	for ((i = 0; i < 1200; i++)); do
 		[ -S "$D/tcbd/tcbd.sock" ] && "$VOUCHCTL" status --socket \
 		    "$D/tcbd/tcbd.sock" >/dev/null 2>&1 && return 0
-		our_pid tcbd >/dev/null || break
+		# alive, not our_pid: until the child has exec'd, its cmdline
+		# is still this script's
+		alive "$(cat "$D/pid/tcbd.pid")" || break
 		sleep 0.05
 	done
 	echo "$prog: vouch-tcbd did not start:" >&2
@@ -125,7 +127,7 @@ start_host() {	# I [LIE]
 	port=$(cat "$D/.port-h$i")
 	for ((k = 0; k < 1200; k++)); do	# up to 60 s, as start_tcbd
 		ss -Htln | awk '{print $4}' | grep -q ":$port\$" && return 0
-		our_pid "h$i" >/dev/null || break
+		alive "$(cat "$D/pid/h$i.pid")" || break	# as in start_tcbd
 		sleep 0.05
 	done
 	echo "$prog: vouchd h$i did not start:" >&2
